@@ -1,0 +1,72 @@
+/*
+ * internal.h - what the files of hashchain/ share and nobody else sees.
+ */
+#ifndef HOZEN_HASHCHAIN_INTERNAL_H
+#define HOZEN_HASHCHAIN_INTERNAL_H
+
+#include "hashchain.h"
+
+#define HC_MARKER      "HOZEN"
+#define HC_CHAIN_DIR   "chain"
+#define HC_CKPT_DIR    "checkpoints"
+#define HC_KEY_PRIVATE "keys/signing.key"
+#define HC_KEY_PEM     "keys/signing.pub"
+#define HC_KEY_VKEY    "keys/signing.vkey"
+#define HC_TORN_DIR    "chain/torn"
+
+/* Segment file name for a segment whose first record is seq. */
+void hc_segment_name(uint64_t first, char out[32]);
+/* Checkpoint file name (store-relative) for a tree of size. */
+void hc_checkpoint_name(uint64_t size, char out[64]);
+
+/* Where a torn tail was found by a reader. */
+struct hc_torn {
+	char segment[32]; /* segment file name */
+	uint64_t offset;  /* offset of the torn bytes in it */
+	uint64_t length;  /* their length */
+};
+
+/* After hc_reader_next returned HC_ETORN: where the torn bytes are. */
+void hc_reader_torn(const hc_reader *r, struct hc_torn *out);
+/* The first seq the current segment's name claims. */
+uint64_t hc_reader_segment_first(const hc_reader *r);
+/* 1 if the last record returned was the first of its segment. */
+int hc_reader_at_segment_start(const hc_reader *r);
+/* The segment file name of the last record returned. */
+const char *hc_reader_segment(const hc_reader *r);
+/* Line number (1-based) in its segment of the last record returned. */
+uint64_t hc_reader_line(const hc_reader *r);
+
+/* hc_log_append that also returns the tree ending with the new record. */
+int hc_log_append_tree(hc_log *log, const char *type, const hc_actor *actor,
+		       json_t *fields, struct hc_appended *out,
+		       hc_merkle *tree);
+
+/*
+ * Decode one UTF-8 sequence at s (n > 0 bytes available) into *cp; returns
+ * its length, or 0 if it is not well-formed (overlong, surrogate, beyond
+ * U+10FFFF).
+ */
+size_t hc_utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
+/* 1 if name[0..n) is a signed-note key name: UTF-8, no space, '+', control. */
+int hc_key_name_valid(const char *name, size_t n);
+/*
+ * Decode canonical padded base64 (RFC 4648 section 4): the input must be
+ * exactly what encoding the result gives.  *out is malloc'd; 0 or -1.
+ */
+int hc_base64_decode(const char *s, size_t n, uint8_t **out, size_t *len);
+
+/*
+ * The numbers of the files in dirfd named by 20 decimal digits and suffix
+ * (".log", ".ckpt"), ascending, in *out (malloc'd).
+ */
+int hc_list_numbered(int dirfd, const char *suffix, uint64_t **out,
+		     size_t *n_out);
+
+/* Genesis "prev": 32 zero bytes. */
+extern const uint8_t hc_zero_hash[HC_HASH_LEN];
+
+/* Build the JSON object of an actor. */
+json_t *hc_actor_json(const hc_actor *a);
+
+#endif

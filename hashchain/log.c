@@ -1,0 +1,837 @@
+/*
+ * log.c - the append-only record log: segments, appends from many
+ * threads, group commit, torn-tail detection and recovery, and reading.
+ *
+ * Locking: `mu` protects the chain head (next_seq, last_hash, tree), the
+ * current segment (segfd, seg_first, seg_bytes), the dump buffer and
+ * `failed`.  `sync_mu` protects `durable` and `syncing` and is never held
+ * while taking `mu`.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "internal.h"
+
+const uint8_t hc_zero_hash[HC_HASH_LEN];
+
+void hc_segment_name(uint64_t first, char out[32])
+{
+	snprintf(out, 32, "%020" PRIu64 ".log", first);
+}
+
+json_t *hc_actor_json(const hc_actor *a)
+{
+	return json_pack("{s:I,s:I,s:I,s:s,s:s}", "uid", (json_int_t)a->uid,
+			 "gid", (json_int_t)a->gid, "pid", (json_int_t)a->pid,
+			 "comm", a->comm, "exe", a->exe);
+}
+
+/* ------------------------------------------------------------ segments */
+
+/* The segments of chain/, sorted by first seq. */
+static int list_segments(int chainfd, uint64_t **out, size_t *n_out)
+{
+	int rc = hc_list_numbered(chainfd, ".log", out, n_out);
+
+	if (rc < 0)
+		return hc_error_set(rc, "chain: %s", hc_error_message());
+	return 0;
+}
+
+/* -------------------------------------------------------------- reader */
+
+#define READ_CHUNK (1u << 20)
+
+struct hc_reader {
+	int chainfd;
+	uint64_t *segs;
+	size_t nsegs, cur; /* cur: index of the open segment */
+	int fd;		   /* open segment, -1 before the first */
+	char *buf;	   /* [start, end) unread bytes */
+	size_t cap, start, end;
+	uint64_t file_off; /* file offset of buf[0] */
+	int eof;
+	uint64_t line;	       /* line number of the last record */
+	uint64_t rec_line_off; /* offset of the last record in its segment */
+	int at_start;	       /* last record opened its segment */
+	struct hc_torn torn;
+	char where[64];
+};
+
+int hc_reader_open(hc_reader **out, int storefd)
+{
+	hc_reader *r;
+	int rc;
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	r->fd = -1;
+	r->chainfd = openat(storefd, HC_CHAIN_DIR,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (r->chainfd < 0) {
+		rc = hc_error_set(errno == ENOENT ? HC_ENOENT : HC_ESYS,
+				  "cannot open 'chain'");
+		goto fail;
+	}
+	rc = list_segments(r->chainfd, &r->segs, &r->nsegs);
+	if (rc < 0)
+		goto fail;
+	if (r->nsegs == 0) {
+		rc = hc_error_set(HC_EVERIFY,
+				  "chain: no log segment (missing genesis)");
+		goto fail;
+	}
+	r->cap = READ_CHUNK + HC_RECORD_MAX + 2;
+	r->buf = malloc(r->cap);
+	if (!r->buf) {
+		rc = hc_error_set(HC_ENOMEM, "out of memory");
+		goto fail;
+	}
+	*out = r;
+	return 0;
+fail:
+	hc_reader_free(r);
+	return rc;
+}
+
+static int open_segment(hc_reader *r, size_t i)
+{
+	char name[32];
+
+	if (r->fd >= 0)
+		close(r->fd);
+	hc_segment_name(r->segs[i], name);
+	r->fd = openat(r->chainfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (r->fd < 0)
+		return hc_error_set(HC_ESYS, "cannot open 'chain/%s'", name);
+	r->cur = i;
+	r->start = r->end = 0;
+	r->file_off = 0;
+	r->eof = 0;
+	r->line = 0;
+	r->at_start = 1;
+	return 0;
+}
+
+/* Read more bytes of the current segment into buf; sets eof. */
+static int fill(hc_reader *r)
+{
+	ssize_t n;
+
+	if (r->start > 0) {
+		memmove(r->buf, r->buf + r->start, r->end - r->start);
+		r->file_off += r->start;
+		r->end -= r->start;
+		r->start = 0;
+	}
+	for (;;) {
+		n = read(r->fd, r->buf + r->end, r->cap - r->end);
+		if (n < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	if (n < 0)
+		return hc_error_set(HC_ESYS, "cannot read 'chain/%s'",
+				    hc_reader_segment(r));
+	if (n == 0)
+		r->eof = 1;
+	r->end += (size_t)n;
+	return 0;
+}
+
+int hc_reader_next(hc_reader *r, hc_record *rec)
+{
+	char *nl;
+	size_t len;
+	int rc;
+
+	if (r->fd < 0) {
+		rc = open_segment(r, 0);
+		if (rc < 0)
+			return rc;
+	}
+	for (;;) {
+		nl = memchr(r->buf + r->start, '\n', r->end - r->start);
+		if (nl)
+			break;
+		if (r->end - r->start > HC_RECORD_MAX)
+			return hc_error_set(HC_EFORMAT,
+					    "chain/%s:%" PRIu64
+					    ": line longer than %u bytes",
+					    hc_reader_segment(r), r->line + 1,
+					    HC_RECORD_MAX);
+		if (!r->eof) {
+			rc = fill(r);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		if (r->end > r->start) {
+			/* Bytes without a newline at the end of a segment. */
+			hc_segment_name(r->segs[r->cur], r->torn.segment);
+			r->torn.offset = r->file_off + r->start;
+			r->torn.length = r->end - r->start;
+			if (r->cur + 1 < r->nsegs)
+				return hc_error_set(
+					HC_EFORMAT,
+					"chain/%s:%" PRIu64
+					": incomplete line at the end of a "
+					"segment that is not the last",
+					r->torn.segment, r->line + 1);
+			return hc_error_set(HC_ETORN,
+					    "chain/%s:%" PRIu64
+					    ": torn last line (%" PRIu64
+					    " bytes at offset %" PRIu64
+					    " without a newline)",
+					    r->torn.segment, r->line + 1,
+					    r->torn.length, r->torn.offset);
+		}
+		if (r->cur + 1 >= r->nsegs)
+			return 0;
+		rc = open_segment(r, r->cur + 1);
+		if (rc < 0)
+			return rc;
+	}
+	len = (size_t)(nl - (r->buf + r->start));
+	r->at_start = r->line == 0;
+	r->line++;
+	r->rec_line_off = r->file_off + r->start;
+	hc_record_release(rec);
+	rc = hc_record_parse(rec, r->buf + r->start, len);
+	r->start += len + 1;
+	if (rc < 0)
+		return hc_error_set(rc, "chain/%s:%" PRIu64 ": %s",
+				    hc_reader_segment(r), r->line,
+				    hc_error_message());
+	return 1;
+}
+
+const char *hc_reader_segment(const hc_reader *r)
+{
+	static _Thread_local char name[32];
+
+	hc_segment_name(r->segs[r->cur], name);
+	return name;
+}
+
+const char *hc_reader_where(const hc_reader *r)
+{
+	hc_reader *w = (hc_reader *)r;
+
+	snprintf(w->where, sizeof(w->where), "chain/%s:%" PRIu64,
+		 hc_reader_segment(r), r->line);
+	return w->where;
+}
+
+void hc_reader_torn(const hc_reader *r, struct hc_torn *out)
+{
+	*out = r->torn;
+}
+
+uint64_t hc_reader_segment_first(const hc_reader *r)
+{
+	return r->segs[r->cur];
+}
+
+int hc_reader_at_segment_start(const hc_reader *r)
+{
+	return r->at_start;
+}
+
+uint64_t hc_reader_line(const hc_reader *r)
+{
+	return r->line;
+}
+
+void hc_reader_free(hc_reader *r)
+{
+	if (!r)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->chainfd >= 0)
+		close(r->chainfd);
+	free(r->segs);
+	free(r->buf);
+	free(r);
+}
+
+/* -------------------------------------------------------------- writer */
+
+struct hc_log {
+	int storefd; /* borrowed */
+	int chainfd;
+	struct hc_log_options opts;
+
+	pthread_mutex_t mu;
+	int segfd;
+	uint64_t seg_first, seg_bytes;
+	uint64_t next_seq;
+	uint8_t last_hash[HC_HASH_LEN];
+	hc_merkle tree;
+	char *dump; /* buffer for the record line */
+	size_t dump_cap;
+	int failed; /* a write could not be undone: refuse appends */
+
+	pthread_mutex_t sync_mu;
+	pthread_cond_t sync_cv;
+	uint64_t durable; /* records [0, durable) are durable */
+	int syncing;	  /* an fdatasync is in flight */
+
+	pthread_t flusher;
+	int flusher_running;
+	int stop; /* protected by sync_mu */
+};
+
+/* Make a record line; fields borrowed.  Called with mu held. */
+static int build_line(hc_log *log, const char *type, const hc_actor *actor,
+		      json_t *fields, size_t *len_out)
+{
+	char prev[HC_HEX_LEN + 1], now[40];
+	json_t *rec = NULL;
+	size_t need;
+	int rc = 0;
+
+	hc_hex(log->last_hash, HC_HASH_LEN, prev);
+	hc_time_now(now);
+	rec = json_pack("{s:i,s:I,s:s,s:s,s:s,s:o}", "v", HC_FORMAT_VERSION,
+			"seq", (json_int_t)log->next_seq, "prev", prev, "time",
+			now, "type", type, "actor", hc_actor_json(actor));
+	if (!rec)
+		return hc_error_set(HC_ENOMEM, "cannot build record");
+	if (fields && json_object_update(rec, fields) < 0) {
+		rc = hc_error_set(HC_ENOMEM, "cannot build record");
+		goto out;
+	}
+	for (;;) {
+		need = json_dumpb(rec, log->dump, log->dump_cap, JSON_COMPACT);
+		if (need == 0) {
+			rc = hc_error_set(HC_EINVAL,
+					  "record cannot be encoded as JSON "
+					  "(invalid UTF-8 in a field?)");
+			goto out;
+		}
+		if (need > HC_RECORD_MAX) {
+			rc = hc_error_set(HC_EINVAL,
+					  "record of %zu bytes exceeds the "
+					  "limit of %u",
+					  need, HC_RECORD_MAX);
+			goto out;
+		}
+		if (need < log->dump_cap)
+			break;
+		free(log->dump);
+		log->dump_cap = need + 1024;
+		log->dump = malloc(log->dump_cap);
+		if (!log->dump) {
+			log->dump_cap = 0;
+			rc = hc_error_set(HC_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	log->dump[need] = '\n';
+	*len_out = need;
+out:
+	json_decref(rec);
+	return rc;
+}
+
+static int check_fields(const char *type, json_t *fields)
+{
+	static const char *const reserved[] = {"v",    "seq",  "prev",
+					       "time", "type", "actor"};
+	size_t i;
+
+	if (!type || !*type)
+		return hc_error_set(HC_EINVAL, "record type is empty");
+	if (!fields)
+		return 0;
+	if (!json_is_object(fields))
+		return hc_error_set(HC_EINVAL, "record fields not an object");
+	for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (json_object_get(fields, reserved[i]))
+			return hc_error_set(HC_EINVAL, "field '%s' is reserved",
+					    reserved[i]);
+	return 0;
+}
+
+/* Start a new segment at next_seq.  mu held. */
+static int rotate(hc_log *log)
+{
+	char name[32];
+	int fd;
+
+	if (fdatasync(log->segfd) < 0)
+		return hc_error_set(HC_ESYS, "cannot sync log segment");
+	hc_segment_name(log->next_seq, name);
+	fd = openat(log->chainfd, name,
+		    O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW |
+			    O_CLOEXEC,
+		    0644);
+	if (fd < 0)
+		return hc_error_set(HC_ESYS, "cannot create 'chain/%s'", name);
+	if (fsync(log->chainfd) < 0) {
+		close(fd);
+		(void)unlinkat(log->chainfd, name, 0);
+		return hc_error_set(HC_ESYS, "cannot sync directory 'chain'");
+	}
+	/* A sync in flight holds its own dup of the old fd. */
+	close(log->segfd);
+	log->segfd = fd;
+	log->seg_first = log->next_seq;
+	log->seg_bytes = 0;
+	return 0;
+}
+
+int hc_log_append(hc_log *log, const char *type, const hc_actor *actor,
+		  json_t *fields, struct hc_appended *out)
+{
+	return hc_log_append_tree(log, type, actor, fields, out, NULL);
+}
+
+int hc_log_append_tree(hc_log *log, const char *type, const hc_actor *actor,
+		       json_t *fields, struct hc_appended *out, hc_merkle *tree)
+{
+	uint8_t hash[HC_HASH_LEN], leaf[HC_HASH_LEN];
+	size_t len;
+	int rc;
+
+	rc = check_fields(type, fields);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&log->mu);
+	if (log->failed) {
+		rc = hc_error_set(HC_ESYS,
+				  "the log is in a failed state after an "
+				  "earlier write error");
+		goto out;
+	}
+	if (log->seg_bytes >= log->opts.segment_bytes && log->seg_bytes > 0) {
+		rc = rotate(log);
+		if (rc < 0)
+			goto out;
+	}
+	rc = build_line(log, type, actor, fields, &len);
+	if (rc < 0)
+		goto out;
+	rc = hc_sha256(log->dump, len, hash);
+	if (rc == 0)
+		rc = hc_merkle_leaf_hash(log->dump, len, leaf);
+	if (rc < 0)
+		goto out;
+	rc = hc_write_all(log->segfd, log->dump, len + 1);
+	if (rc < 0) {
+		/* Undo a partial line so the log never holds a torn one. */
+		if (ftruncate(log->segfd, (off_t)log->seg_bytes) < 0)
+			log->failed = 1;
+		goto out;
+	}
+	rc = hc_merkle_push(&log->tree, leaf);
+	if (rc < 0) {
+		log->failed = 1;
+		goto out;
+	}
+	memcpy(log->last_hash, hash, HC_HASH_LEN);
+	log->seg_bytes += len + 1;
+	if (out) {
+		out->seq = log->next_seq;
+		memcpy(out->hash, hash, HC_HASH_LEN);
+	}
+	if (tree)
+		*tree = log->tree;
+	log->next_seq++;
+out:
+	pthread_mutex_unlock(&log->mu);
+	return rc;
+}
+
+int hc_log_sync(hc_log *log, uint64_t seq)
+{
+	uint64_t target;
+	int fd, rc = 0;
+
+	pthread_mutex_lock(&log->sync_mu);
+	for (;;) {
+		if (log->durable > seq)
+			goto out;
+		if (!log->syncing)
+			break;
+		/* Someone else is syncing: its result may cover us. */
+		pthread_cond_wait(&log->sync_cv, &log->sync_mu);
+	}
+	log->syncing = 1;
+	pthread_mutex_unlock(&log->sync_mu);
+
+	/* Everything appended so far rides along with this fdatasync. */
+	pthread_mutex_lock(&log->mu);
+	target = log->next_seq;
+	fd = dup(log->segfd);
+	pthread_mutex_unlock(&log->mu);
+	if (fd < 0)
+		rc = hc_error_set(HC_ESYS, "cannot sync the log");
+	else if (fdatasync(fd) < 0)
+		rc = hc_error_set(HC_ESYS, "cannot sync the log");
+	if (fd >= 0)
+		close(fd);
+
+	pthread_mutex_lock(&log->sync_mu);
+	log->syncing = 0;
+	if (rc == 0 && target > log->durable)
+		log->durable = target;
+	pthread_cond_broadcast(&log->sync_cv);
+out:
+	pthread_mutex_unlock(&log->sync_mu);
+	return rc;
+}
+
+static void *flusher_main(void *arg)
+{
+	hc_log *log = arg;
+	struct timespec until;
+	uint64_t appended;
+	int stop;
+
+	for (;;) {
+		pthread_mutex_lock(&log->sync_mu);
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += (long)log->opts.flush_ms * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		while (!log->stop &&
+		       pthread_cond_timedwait(&log->sync_cv, &log->sync_mu,
+					      &until) != ETIMEDOUT)
+			;
+		stop = log->stop;
+		pthread_mutex_unlock(&log->sync_mu);
+		if (stop)
+			break;
+		appended = hc_log_size(log);
+		/* An error here is sticky for nobody: the next sync reports. */
+		if (appended > 0)
+			(void)hc_log_sync(log, appended - 1);
+	}
+	return NULL;
+}
+
+uint64_t hc_log_size(hc_log *log)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&log->mu);
+	n = log->next_seq;
+	pthread_mutex_unlock(&log->mu);
+	return n;
+}
+
+void hc_log_merkle(hc_log *log, hc_merkle *out)
+{
+	pthread_mutex_lock(&log->mu);
+	*out = log->tree;
+	pthread_mutex_unlock(&log->mu);
+}
+
+int hc_log_storefd(const hc_log *log)
+{
+	return log->storefd;
+}
+
+static void log_free(hc_log *log)
+{
+	if (!log)
+		return;
+	if (log->segfd >= 0)
+		close(log->segfd);
+	if (log->chainfd >= 0)
+		close(log->chainfd); /* releases the flock */
+	pthread_mutex_destroy(&log->mu);
+	pthread_mutex_destroy(&log->sync_mu);
+	pthread_cond_destroy(&log->sync_cv);
+	free(log->dump);
+	free(log);
+}
+
+int hc_log_close(hc_log *log)
+{
+	int rc = 0;
+
+	if (!log)
+		return 0;
+	if (log->flusher_running) {
+		pthread_mutex_lock(&log->sync_mu);
+		log->stop = 1;
+		pthread_cond_broadcast(&log->sync_cv);
+		pthread_mutex_unlock(&log->sync_mu);
+		pthread_join(log->flusher, NULL);
+	}
+	if (log->next_seq > 0)
+		rc = hc_log_sync(log, log->next_seq - 1);
+	log_free(log);
+	return rc;
+}
+
+/*
+ * Save the torn bytes to chain/torn/, then cut the segment back to its
+ * last complete line.  The recovery record is appended by the caller.
+ */
+static int save_torn(hc_log *log, const struct hc_torn *t, json_t **info)
+{
+	char path[128], hex[HC_HEX_LEN + 1];
+	uint8_t hash[HC_HASH_LEN];
+	char *bytes = NULL;
+	int fd = -1, rc;
+
+	if (t->length > HC_RECORD_MAX + 1)
+		return hc_error_set(HC_EFORMAT, "torn tail too large");
+	bytes = malloc(t->length ? t->length : 1);
+	if (!bytes)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	fd = openat(log->chainfd, t->segment, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot open 'chain/%s'",
+				  t->segment);
+		goto out;
+	}
+	rc = hc_pread_all(fd, bytes, t->length, (off_t)t->offset);
+	if (rc < 0)
+		goto out;
+	rc = hc_sha256(bytes, t->length, hash);
+	if (rc < 0)
+		goto out;
+	hc_hex(hash, HC_HASH_LEN, hex);
+	if (mkdirat(log->storefd, HC_TORN_DIR, 0755) < 0 && errno != EEXIST) {
+		rc = hc_error_set(HC_ESYS, "cannot create '%s'", HC_TORN_DIR);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/%.20s-%020" PRIu64 ".torn",
+		 HC_TORN_DIR, t->segment, t->offset);
+	rc = hc_create_file(log->storefd, path, bytes, t->length, 0444);
+	if (rc == HC_EEXIST) /* a crash after saving, before truncating */
+		rc = 0;
+	if (rc < 0)
+		goto out;
+	if (ftruncate(fd, (off_t)t->offset) < 0 || fsync(fd) < 0) {
+		rc = hc_error_set(HC_ESYS,
+				  "cannot cut the torn line from "
+				  "'chain/%s'",
+				  t->segment);
+		goto out;
+	}
+	*info = json_pack("{s:s,s:I,s:I,s:s,s:s}", "segment", t->segment,
+			  "offset", (json_int_t)t->offset, "length",
+			  (json_int_t)t->length, "sha256", hex, "saved", path);
+	if (!*info)
+		rc = hc_error_set(HC_ENOMEM, "out of memory");
+out:
+	if (fd >= 0)
+		close(fd);
+	free(bytes);
+	return rc;
+}
+
+/* Replay the log to find its head; *torn set if it ends in a torn line. */
+static int replay(hc_log *log, int *torn, struct hc_torn *where)
+{
+	hc_reader *r = NULL;
+	hc_record rec;
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	*torn = 0;
+	rc = hc_reader_open(&r, log->storefd);
+	if (rc < 0)
+		return rc;
+	while ((rc = hc_reader_next(r, &rec)) == 1) {
+		if (rec.seq != log->next_seq ||
+		    CRYPTO_memcmp(rec.prev, log->last_hash, HC_HASH_LEN)) {
+			rc = hc_error_set(HC_EVERIFY,
+					  "%s: the chain is broken at seq "
+					  "%" PRIu64 "; run 'hozen verify'",
+					  hc_reader_where(r), log->next_seq);
+			goto out;
+		}
+		if (hc_reader_at_segment_start(r) &&
+		    hc_reader_segment_first(r) != rec.seq) {
+			rc = hc_error_set(HC_EVERIFY,
+					  "%s: segment name does not match "
+					  "its first seq %" PRIu64,
+					  hc_reader_where(r), rec.seq);
+			goto out;
+		}
+		memcpy(log->last_hash, rec.hash, HC_HASH_LEN);
+		rc = hc_merkle_push(&log->tree, rec.leaf);
+		if (rc < 0)
+			goto out;
+		log->next_seq++;
+	}
+	if (rc == HC_ETORN) {
+		*torn = 1;
+		hc_reader_torn(r, where);
+		rc = 0;
+	}
+	if (rc == 0 && log->next_seq == 0)
+		rc = hc_error_set(HC_EVERIFY, "chain: the log has no genesis "
+					      "record");
+	log->seg_first = hc_reader_segment_first(r);
+out:
+	hc_record_release(&rec);
+	hc_reader_free(r);
+	return rc;
+}
+
+int hc_log_open(hc_log **out, int storefd, const struct hc_log_options *opts,
+		struct hc_log_open_report *report)
+{
+	struct hc_log_open_report rep;
+	struct hc_torn torn;
+	json_t *torn_info = NULL;
+	hc_log *log;
+	char name[32];
+	struct stat st;
+	int is_torn = 0, rc;
+	hc_actor self;
+
+	memset(&rep, 0, sizeof(rep));
+	log = calloc(1, sizeof(*log));
+	if (!log)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	log->storefd = storefd;
+	log->segfd = -1;
+	pthread_mutex_init(&log->mu, NULL);
+	pthread_mutex_init(&log->sync_mu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&log->sync_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	if (opts)
+		log->opts = *opts;
+	if (!log->opts.segment_bytes)
+		log->opts.segment_bytes = 256ull << 20;
+	hc_merkle_init(&log->tree);
+
+	log->chainfd = openat(storefd, HC_CHAIN_DIR,
+			      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (log->chainfd < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot open 'chain'");
+		goto fail;
+	}
+	if (flock(log->chainfd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK
+			     ? hc_error_set(
+				       HC_EBUSY,
+				       "another hozen process is writing to "
+				       "this store (is it mounted?)")
+			     : hc_error_set(HC_ESYS, "cannot lock the store");
+		goto fail;
+	}
+	rc = replay(log, &is_torn, &torn);
+	if (rc < 0)
+		goto fail;
+	if (is_torn) {
+		rep.torn = 1;
+		rep.torn_bytes = torn.length;
+		if (!log->opts.recover) {
+			rc = hc_error_set(
+				HC_ETORN,
+				"chain/%s: the log ends in a torn "
+				"line of %" PRIu64 " bytes at offset %" PRIu64
+				" (crash during an append?); "
+				"run 'hozen recover' to preserve "
+				"and seal it",
+				torn.segment, torn.length, torn.offset);
+			goto fail;
+		}
+		rc = save_torn(log, &torn, &torn_info);
+		if (rc < 0)
+			goto fail;
+		snprintf(rep.torn_saved, sizeof(rep.torn_saved),
+			 "%s/%.20s-%020" PRIu64 ".torn", HC_TORN_DIR,
+			 torn.segment, torn.offset);
+	}
+	hc_segment_name(log->seg_first, name);
+	log->segfd = openat(log->chainfd, name,
+			    O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	if (log->segfd < 0) {
+		rc = hc_error_set(HC_ESYS,
+				  "cannot open 'chain/%s' for "
+				  "appending",
+				  name);
+		goto fail;
+	}
+	if (fstat(log->segfd, &st) < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot stat 'chain/%s'", name);
+		goto fail;
+	}
+	log->seg_bytes = (uint64_t)st.st_size;
+	/* Everything replayed was read back from disk; sync it once. */
+	if (fdatasync(log->segfd) < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot sync 'chain/%s'", name);
+		goto fail;
+	}
+	log->durable = log->next_seq;
+	if (torn_info) {
+		json_t *f = json_pack("{s:o}", "torn", torn_info);
+
+		torn_info = NULL;
+		hc_actor_self(&self);
+		rc = f ? hc_log_append(log, "recovery", &self, f, NULL)
+		       : hc_error_set(HC_ENOMEM, "out of memory");
+		json_decref(f);
+		if (rc == 0)
+			rc = hc_log_sync(log, log->next_seq - 1);
+		if (rc < 0)
+			goto fail;
+	}
+	if (log->opts.flush_ms) {
+		if (pthread_create(&log->flusher, NULL, flusher_main, log)) {
+			rc = hc_error_set(HC_ESYS, "cannot start the flusher");
+			goto fail;
+		}
+		log->flusher_running = 1;
+	}
+	rep.records = log->next_seq;
+	if (report)
+		*report = rep;
+	*out = log;
+	return 0;
+fail:
+	json_decref(torn_info);
+	log_free(log);
+	return rc;
+}
+
+int hc_log_create(int storefd, const hc_actor *actor, json_t *fields)
+{
+	hc_log tmp;
+	char name[32], path[64];
+	size_t len;
+	int rc;
+
+	rc = check_fields("genesis", fields);
+	if (rc < 0)
+		return rc;
+	memset(&tmp, 0, sizeof(tmp));
+	rc = build_line(&tmp, "genesis", actor, fields, &len);
+	if (rc == 0) {
+		hc_segment_name(0, name);
+		snprintf(path, sizeof(path), "%s/%s", HC_CHAIN_DIR, name);
+		rc = hc_create_file(storefd, path, tmp.dump, len + 1, 0644);
+	}
+	free(tmp.dump);
+	return rc;
+}

@@ -1,0 +1,481 @@
+/*
+ * store.c - creating and opening a store, its keys and its checkpoints.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "internal.h"
+
+#define MARKER_TEXT "hozen store\nformat 1\n"
+#define CKPT_MAX    (64u << 10)
+
+struct hc_store {
+	int fd;
+	char *path;
+	char *origin; /* from the genesis record, read on demand */
+};
+
+void hc_checkpoint_name(uint64_t size, char out[64])
+{
+	snprintf(out, 64, "%s/%020" PRIu64 ".ckpt", HC_CKPT_DIR, size);
+}
+
+/* ---------------------------------------------------------------- init */
+
+static int make_dirs(int fd)
+{
+	static const char *const dirs[] = {"keys", HC_CHAIN_DIR, HC_CKPT_DIR,
+					   "git", "tree"};
+	size_t i;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (mkdirat(fd, dirs[i], i == 0 ? 0700 : 0755) < 0)
+			return hc_error_set(HC_ESYS, "cannot create '%s'",
+					    dirs[i]);
+	return hc_fsync_dir(fd, ".");
+}
+
+static int dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int empty = 1;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
+int hc_store_init(const char *path, const struct hc_init_options *opts)
+{
+	struct hc_init_options o = {0};
+	char id[33], origin[64], base[PATH_MAX], now[40], *copy = NULL;
+	uint8_t rnd[16];
+	hc_key *key = NULL;
+	json_t *fields = NULL;
+	hc_store *s = NULL;
+	hc_log *log = NULL;
+	hc_actor self;
+	const char *name;
+	int fd = -1, rc;
+
+	if (opts)
+		o = *opts;
+	if (mkdir(path, 0755) < 0) {
+		if (errno != EEXIST)
+			return hc_error_set(HC_ESYS, "cannot create '%s'",
+					    path);
+		if (!dir_is_empty(path))
+			return hc_error_set(HC_EEXIST,
+					    "'%s' exists and is not an empty "
+					    "directory",
+					    path);
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return hc_error_set(HC_ESYS, "cannot open '%s'", path);
+	rc = make_dirs(fd);
+	if (rc < 0)
+		goto out;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		rc = hc_error_openssl("random store id");
+		goto out;
+	}
+	hc_hex(rnd, sizeof(rnd), id);
+	snprintf(origin, sizeof(origin), "hozen/%s", id);
+	name = o.name;
+	if (!name) {
+		copy = strdup(path);
+		if (!copy) {
+			rc = hc_error_set(HC_ENOMEM, "out of memory");
+			goto out;
+		}
+		snprintf(base, sizeof(base), "%s", basename(copy));
+		name = base;
+	}
+
+	rc = hc_key_generate(&key, origin);
+	if (rc == 0)
+		rc = hc_key_save_private(key, fd, HC_KEY_PRIVATE, o.passphrase);
+	if (rc == 0)
+		rc = hc_key_save_public_pem(key, fd, HC_KEY_PEM);
+	if (rc == 0) {
+		char line[256];
+		int n = snprintf(line, sizeof(line), "%s\n", hc_key_vkey(key));
+
+		rc = n > 0 && (size_t)n < sizeof(line)
+			     ? hc_create_file(fd, HC_KEY_VKEY, line, (size_t)n,
+					      0644)
+			     : hc_error_set(HC_EINVAL, "verifier key too long");
+	}
+	if (rc < 0)
+		goto out;
+
+	hc_time_now(now);
+	fields =
+		json_pack("{s:{s:s,s:s,s:s},s:s,s:{s:s,s:s},s:s}", "store",
+			  "name", name, "id", id, "origin", origin, "created",
+			  now, "key", "alg", "ed25519", "vkey",
+			  hc_key_vkey(key), "software", "hozen " HOZEN_VERSION);
+	if (!fields) {
+		rc = hc_error_set(HC_EINVAL,
+				  "cannot build the genesis record (is the "
+				  "store name valid UTF-8?)");
+		goto out;
+	}
+	if (o.genesis_extra &&
+	    json_object_update_missing(fields, o.genesis_extra) < 0) {
+		rc = hc_error_set(HC_ENOMEM, "out of memory");
+		goto out;
+	}
+	hc_actor_self(&self);
+	rc = hc_log_create(fd, &self, fields);
+	if (rc < 0)
+		goto out;
+	/* The marker last: a store without it was never completed. */
+	rc = hc_create_file(fd, HC_MARKER, MARKER_TEXT, strlen(MARKER_TEXT),
+			    0644);
+	if (rc < 0)
+		goto out;
+	/* Seal the genesis so that a new store verifies. */
+	rc = hc_log_open(&log, fd, NULL, NULL);
+	if (rc == 0)
+		rc = hc_store_checkpoint(log, key, origin, &self, NULL);
+	if (rc == 0) {
+		rc = hc_log_close(log);
+		log = NULL;
+	}
+out:
+	hc_log_close(log);
+	hc_store_free(s);
+	json_decref(fields);
+	hc_key_free(key);
+	free(copy);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- open */
+
+int hc_store_open(hc_store **out, const char *path)
+{
+	hc_store *s;
+	char *marker = NULL;
+	int rc;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	s->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->fd < 0) {
+		rc = hc_error_set(errno == ENOENT ? HC_ENOENT : HC_ESYS,
+				  "cannot open store '%s'", path);
+		goto fail;
+	}
+	s->path = strdup(path);
+	if (!s->path) {
+		rc = hc_error_set(HC_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = hc_read_file(s->fd, HC_MARKER, 4096, &marker, NULL);
+	if (rc == HC_ENOENT) {
+		rc = hc_error_set(HC_ENOENT,
+				  "'%s' is not a hozen store (no '%s' marker; "
+				  "create one with 'hozen init')",
+				  path, HC_MARKER);
+		goto fail;
+	}
+	if (rc < 0) {
+		rc = hc_error_set(rc, "'%s': %s", path, hc_error_message());
+		goto fail;
+	}
+	if (strcmp(marker, MARKER_TEXT) != 0) {
+		rc = hc_error_set(HC_EFORMAT,
+				  "'%s/%s': not a hozen store of format %d",
+				  path, HC_MARKER, HC_FORMAT_VERSION);
+		goto fail;
+	}
+	free(marker);
+	*out = s;
+	return 0;
+fail:
+	free(marker);
+	hc_store_free(s);
+	return rc;
+}
+
+int hc_store_fd(const hc_store *s)
+{
+	return s->fd;
+}
+
+const char *hc_store_path(const hc_store *s)
+{
+	return s->path;
+}
+
+int hc_store_public_key(const hc_store *s, hc_key **out)
+{
+	char *text = NULL;
+	int rc;
+
+	rc = hc_read_file(s->fd, HC_KEY_VKEY, 4096, &text, NULL);
+	if (rc == 0) {
+		text[strcspn(text, "\r\n")] = '\0';
+		rc = hc_key_parse_vkey(out, text);
+	}
+	if (rc < 0)
+		rc = hc_error_set(rc, "%s: %s", HC_KEY_VKEY,
+				  hc_error_message());
+	free(text);
+	return rc;
+}
+
+int hc_store_private_key(const hc_store *s, const char *passphrase,
+			 hc_key **out)
+{
+	char path[PATH_MAX];
+	const char *origin;
+	int rc, n;
+
+	rc = hc_store_origin((hc_store *)s, &origin);
+	if (rc < 0)
+		return rc;
+	n = snprintf(path, sizeof(path), "%s/%s", s->path, HC_KEY_PRIVATE);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return hc_error_set(HC_EINVAL, "store path too long");
+	return hc_key_load_private(out, path, origin, passphrase);
+}
+
+int hc_store_origin(hc_store *s, const char **out)
+{
+	hc_reader *r = NULL;
+	hc_record rec;
+	const char *origin;
+	int rc;
+
+	if (s->origin) {
+		*out = s->origin;
+		return 0;
+	}
+	memset(&rec, 0, sizeof(rec));
+	rc = hc_reader_open(&r, s->fd);
+	if (rc < 0)
+		return rc;
+	rc = hc_reader_next(r, &rec);
+	if (rc == 0 || rc == HC_ETORN)
+		rc = hc_error_set(HC_EVERIFY, "chain: no genesis record");
+	if (rc < 0)
+		goto out;
+	origin = json_string_value(
+		json_object_get(json_object_get(rec.json, "store"), "origin"));
+	if (rec.seq != 0 || strcmp(rec.type, "genesis") != 0 || !origin) {
+		rc = hc_error_set(HC_EVERIFY,
+				  "%s: the first record is not a "
+				  "genesis naming the store origin",
+				  hc_reader_where(r));
+		goto out;
+	}
+	s->origin = strdup(origin);
+	if (!s->origin) {
+		rc = hc_error_set(HC_ENOMEM, "out of memory");
+		goto out;
+	}
+	*out = s->origin;
+	rc = 0;
+out:
+	hc_record_release(&rec);
+	hc_reader_free(r);
+	return rc;
+}
+
+void hc_store_free(hc_store *s)
+{
+	if (!s)
+		return;
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->path);
+	free(s->origin);
+	free(s);
+}
+
+/* --------------------------------------------------------- checkpoints */
+
+int hc_store_checkpoint(hc_log *log, const hc_key *key, const char *origin,
+			const hc_actor *actor, struct hc_checkpoint_result *out)
+{
+	struct hc_checkpoint_result res;
+	struct hc_appended app;
+	hc_checkpoint *ck = NULL;
+	hc_merkle tree;
+	int rc;
+
+	memset(&res, 0, sizeof(res));
+	if (!hc_key_has_private(key))
+		return hc_error_set(HC_EINVAL, "checkpoint needs the private "
+					       "signing key");
+	rc = hc_log_append_tree(log, "checkpoint", actor, NULL, &app, &tree);
+	if (rc < 0)
+		return rc;
+	rc = hc_log_sync(log, app.seq);
+	if (rc < 0)
+		return rc;
+	res.size = tree.size;
+	rc = hc_merkle_root(&tree, res.root);
+	if (rc == 0)
+		rc = hc_checkpoint_sign(&ck, origin, res.size, res.root, NULL,
+					key);
+	if (rc < 0)
+		return rc;
+	hc_checkpoint_name(res.size, res.path);
+	rc = hc_atomic_write(hc_log_storefd(log), res.path, ck->text,
+			     strlen(ck->text), 0644);
+	hc_checkpoint_free(ck);
+	if (rc == 0 && out)
+		*out = res;
+	return rc;
+}
+
+int hc_store_checkpoints(const hc_store *s, uint64_t **out, size_t *n_out)
+{
+	int fd, rc;
+
+	fd = openat(s->fd, HC_CKPT_DIR,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return hc_error_set(HC_ESYS, "cannot open '%s'", HC_CKPT_DIR);
+	rc = hc_list_numbered(fd, ".ckpt", out, n_out);
+	close(fd);
+	if (rc < 0)
+		return hc_error_set(rc, "%s: %s", HC_CKPT_DIR,
+				    hc_error_message());
+	return 0;
+}
+
+int hc_store_read_checkpoint(const hc_store *s, uint64_t size,
+			     const hc_key *key, hc_checkpoint **out)
+{
+	hc_checkpoint *ck = NULL;
+	char path[64], *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	hc_checkpoint_name(size, path);
+	rc = hc_read_file(s->fd, path, CKPT_MAX, &text, &len);
+	if (rc == 0)
+		rc = hc_checkpoint_parse(&ck, text, len, key);
+	if (rc == 0 && ck->size != size)
+		rc = hc_error_set(HC_EVERIFY,
+				  "it signs tree size %" PRIu64
+				  ", not the size its name says",
+				  ck->size);
+	if (rc < 0) {
+		rc = hc_error_set(rc, "%s: %s", path, hc_error_message());
+		hc_checkpoint_free(ck);
+	} else {
+		*out = ck;
+	}
+	free(text);
+	return rc;
+}
+
+/* --------------------------------------------------------------- recover */
+
+/* Rewrite the checkpoints the chain announces but checkpoints/ lacks. */
+static int rewrite_missing(hc_store *s, const hc_key *key, const char *origin,
+			   size_t *rewritten)
+{
+	hc_reader *r = NULL;
+	hc_checkpoint *ck = NULL;
+	hc_record rec;
+	hc_merkle tree;
+	uint8_t root[HC_HASH_LEN];
+	char path[64];
+	struct stat st;
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	hc_merkle_init(&tree);
+	rc = hc_reader_open(&r, s->fd);
+	if (rc < 0)
+		return rc;
+	while ((rc = hc_reader_next(r, &rec)) == 1) {
+		rc = hc_merkle_push(&tree, rec.leaf);
+		if (rc < 0)
+			goto out;
+		if (strcmp(rec.type, "checkpoint") != 0)
+			continue;
+		hc_checkpoint_name(tree.size, path);
+		if (fstatat(s->fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
+		rc = hc_merkle_root(&tree, root);
+		if (rc == 0)
+			rc = hc_checkpoint_sign(&ck, origin, tree.size, root,
+						NULL, key);
+		if (rc == 0)
+			rc = hc_atomic_write(s->fd, path, ck->text,
+					     strlen(ck->text), 0644);
+		hc_checkpoint_free(ck);
+		ck = NULL;
+		if (rc < 0)
+			goto out;
+		(*rewritten)++;
+	}
+out:
+	hc_record_release(&rec);
+	hc_reader_free(r);
+	return rc;
+}
+
+int hc_store_recover(hc_store *s, const hc_key *key, const hc_actor *actor,
+		     struct hc_recover_report *out)
+{
+	struct hc_log_options opts = {.recover = 1};
+	struct hc_log_open_report orep;
+	struct hc_recover_report rep;
+	hc_log *log = NULL;
+	const char *origin;
+	int rc;
+
+	memset(&rep, 0, sizeof(rep));
+	rc = hc_store_origin(s, &origin);
+	if (rc < 0)
+		return rc;
+	/* Opening with recover preserves a torn tail and checks the chain. */
+	rc = hc_log_open(&log, s->fd, &opts, &orep);
+	if (rc < 0)
+		return rc;
+	rep.torn = orep.torn;
+	rep.torn_bytes = orep.torn_bytes;
+	memcpy(rep.torn_saved, orep.torn_saved, sizeof(rep.torn_saved));
+	rc = rewrite_missing(s, key, origin, &rep.rewritten);
+	if (rc == 0)
+		rc = hc_store_checkpoint(log, key, origin, actor,
+					 &rep.checkpoint);
+	if (rc == 0) {
+		rc = hc_log_close(log);
+		log = NULL;
+	}
+	hc_log_close(log);
+	if (rc == 0 && out)
+		*out = rep;
+	return rc;
+}

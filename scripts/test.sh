@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The README's second command: build and run every test.  Ends with one
+# plain line "N passed, N failed".
+#
+#   1. the normal build, -Werror: unit, CLI and crash tests
+#   2. an ASan+UBSan build: the same tests
+#   3. the unit tests under valgrind (no leaks)
+#   4. the fuzz targets (clang libFuzzer), a short run over their corpus
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/deps.sh || exit 2
+
+passed=0
+failed=0
+count() { # testlog.json of a meson test run
+	local log=$1 p f
+	[ -f "$log" ] || return 0
+	p=$(grep -c '"result": "OK"' "$log" || true)
+	f=$(grep -c -E '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log" || true)
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+setup() { # dir options...
+	local dir=$1
+	shift
+	if [ -d "$dir" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+}
+
+echo "== build (werror) and tests"
+if setup build-test -Dwerror=true && ninja -C build-test; then
+	meson test -C build-test --print-errorlogs --num-processes 2
+	count build-test/meson-logs/testlog.json
+else
+	failed=$((failed + 1))
+fi
+
+echo "== ASan+UBSan build and tests"
+if setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+	-Dwerror=true && ninja -C build-asan; then
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C build-asan --print-errorlogs --num-processes 2
+	count build-asan/meson-logs/testlog.json
+else
+	failed=$((failed + 1))
+fi
+
+echo "== unit tests under valgrind"
+if meson test -C build-test --suite unit --setup valgrind \
+	--print-errorlogs --num-processes 2; then
+	:
+fi
+count build-test/meson-logs/testlog-valgrind.json
+
+echo "== fuzz targets"
+if CC=clang setup build-fuzz -Dfuzz=true && ninja -C build-fuzz; then
+	meson test -C build-fuzz --suite fuzz --print-errorlogs
+	count build-fuzz/meson-logs/testlog.json
+else
+	failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,374 @@
+/*
+ * test_log.c - the record log: concurrent appends, segments, group commit,
+ * torn tails and recovery, the writer lock, bad fields, a full disk.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hashchain.h"
+#include "tap.h"
+
+#define THREADS	   8
+#define PER_THREAD 2000
+
+static char base[] = "/tmp/hozen-log-XXXXXX";
+
+struct worker {
+	hc_log *log;
+	int id, n, sync_each, failed;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	struct hc_appended app;
+	hc_actor self;
+	int i;
+
+	hc_actor_self(&self);
+	for (i = 0; i < w->n; i++) {
+		json_t *f = json_pack("{s:i,s:i,s:s}", "thread", w->id, "i", i,
+				      "path", "/evidence/file.bin");
+
+		if (hc_log_append(w->log, "test", &self, f, &app) < 0)
+			w->failed++;
+		else if (w->sync_each && hc_log_sync(w->log, app.seq) < 0)
+			w->failed++;
+		json_decref(f);
+	}
+	return NULL;
+}
+
+static int open_store(const char *name, hc_store **s)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", base, name);
+	if (hc_store_init(path, NULL) < 0)
+		return -1;
+	return hc_store_open(s, path);
+}
+
+static int seal_and_verify(hc_store *s, struct hc_verify_report *rep)
+{
+	hc_key *key = NULL;
+	hc_log *log = NULL;
+	hc_actor self;
+	const char *origin;
+	int rc;
+
+	hc_actor_self(&self);
+	rc = hc_store_private_key(s, NULL, &key);
+	if (rc == 0)
+		rc = hc_store_origin(s, &origin);
+	if (rc == 0)
+		rc = hc_log_open(&log, hc_store_fd(s), NULL, NULL);
+	if (rc == 0)
+		rc = hc_store_checkpoint(log, key, origin, &self, NULL);
+	hc_log_close(log);
+	hc_key_free(key);
+	if (rc == 0)
+		rc = hc_verify_store(s, NULL, rep);
+	return rc;
+}
+
+/* Every thread's records are present once and in its own order. */
+struct order {
+	int next[THREADS];
+	int bad;
+};
+
+static int check_order(void *ctx, const hc_record *rec)
+{
+	struct order *o = ctx;
+	json_t *t = json_object_get(rec->json, "thread");
+	int id, i;
+
+	if (strcmp(rec->type, "test") != 0)
+		return 0;
+	id = (int)json_integer_value(t);
+	i = (int)json_integer_value(json_object_get(rec->json, "i"));
+	if (id < 0 || id >= THREADS || o->next[id] != i)
+		o->bad++;
+	else
+		o->next[id]++;
+	return 0;
+}
+
+static void test_concurrent(int sync_each, unsigned flush_ms)
+{
+	struct hc_log_options opts = {.flush_ms = flush_ms};
+	struct worker w[THREADS];
+	pthread_t th[THREADS];
+	struct hc_verify_report rep;
+	struct hc_verify_options vo = {0};
+	struct order ord = {{0}, 0};
+	char name[64];
+	hc_store *s = NULL;
+	hc_log *log = NULL;
+	int i, failed = 0, n = sync_each ? 300 : PER_THREAD;
+
+	snprintf(name, sizeof(name), "conc-%d-%u", sync_each, flush_ms);
+	ok(open_store(name, &s) == 0, "%s: store", name);
+	ok(hc_log_open(&log, hc_store_fd(s), &opts, NULL) == 0, "%s: open",
+	   name);
+	for (i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){log, i, n, sync_each, 0};
+		pthread_create(&th[i], NULL, work, &w[i]);
+	}
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		failed += w[i].failed;
+	}
+	ok(failed == 0, "%s: %d threads x %d appends, none failed", name,
+	   THREADS, n);
+	ok(hc_log_size(log) == 2 + (uint64_t)THREADS * n, "%s: size", name);
+	ok(hc_log_close(log) == 0, "%s: close", name);
+	i = seal_and_verify(s, &rep);
+	ok(i == 0 && rep.verdict == HC_VALID, "%s: verifies: %s", name,
+	   rep.reason);
+	vo.on_record = check_order;
+	vo.ctx = &ord;
+	hc_verify_store(s, &vo, &rep);
+	for (i = 0; i < THREADS; i++)
+		if (ord.next[i] != n)
+			ord.bad++;
+	ok(ord.bad == 0, "%s: each thread's records once, in order", name);
+	hc_store_free(s);
+}
+
+static int count_segments(hc_store *s)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd = openat(hc_store_fd(s), "chain", O_RDONLY | O_DIRECTORY);
+	int n = 0;
+
+	d = fdopendir(fd);
+	while ((de = readdir(d)))
+		if (strstr(de->d_name, ".log"))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void test_segments(void)
+{
+	struct hc_log_options opts = {.segment_bytes = 4096};
+	struct hc_verify_report rep;
+	struct worker w = {0};
+	hc_store *s = NULL;
+	hc_log *log = NULL;
+	int rc;
+
+	ok(open_store("segments", &s) == 0, "segments: store");
+	ok(hc_log_open(&log, hc_store_fd(s), &opts, NULL) == 0,
+	   "segments: open with 4 KiB segments");
+	w.log = log;
+	w.n = 400;
+	work(&w);
+	ok(w.failed == 0 && hc_log_close(log) == 0, "segments: 400 appends");
+	ok(count_segments(s) > 10, "segments: %d segments", count_segments(s));
+	/* Reopen: the head is found across segments. */
+	ok(hc_log_open(&log, hc_store_fd(s), &opts, NULL) == 0 &&
+		   hc_log_size(log) == 402,
+	   "segments: reopen finds the head");
+	work(&w);
+	ok(hc_log_close(log) == 0, "segments: more appends after reopen");
+	rc = seal_and_verify(s, &rep);
+	ok(rc == 0 && rep.verdict == HC_VALID && rep.records == 803,
+	   "segments: verifies across segments (%" PRIu64 " records) %s",
+	   rep.records, rep.reason);
+	hc_store_free(s);
+}
+
+static int last_segment_fd(hc_store *s)
+{
+	char name[256] = "";
+	DIR *d;
+	struct dirent *de;
+	int fd = openat(hc_store_fd(s), "chain", O_RDONLY | O_DIRECTORY), sfd;
+
+	d = fdopendir(fd);
+	while ((de = readdir(d)))
+		if (strstr(de->d_name, ".log") && strcmp(de->d_name, name) > 0)
+			snprintf(name, sizeof(name), "%s", de->d_name);
+	sfd = openat(dirfd(d), name, O_WRONLY | O_APPEND);
+	closedir(d);
+	return sfd;
+}
+
+static void test_torn(void)
+{
+	static const char torn[] = "{\"v\":1,\"seq\":2,\"prev\":\"ab";
+	struct hc_log_open_report orep;
+	struct hc_recover_report rrep;
+	struct hc_verify_report rep;
+	hc_store *s = NULL;
+	hc_log *log = NULL;
+	hc_key *key = NULL;
+	hc_reader *r = NULL;
+	hc_record rec;
+	hc_actor self;
+	char *saved = NULL;
+	size_t len = 0;
+	int fd, rc, found = 0;
+
+	memset(&rec, 0, sizeof(rec));
+	hc_actor_self(&self);
+	ok(open_store("torn", &s) == 0, "torn: store");
+	fd = last_segment_fd(s);
+	ok(write(fd, torn, strlen(torn)) == (ssize_t)strlen(torn),
+	   "torn: a partial line written");
+	close(fd);
+	rc = hc_log_open(&log, hc_store_fd(s), NULL, &orep);
+	ok(rc == HC_ETORN && strstr(hc_error_message(), "torn"),
+	   "torn: open for writing refuses: %s", hc_error_message());
+	rc = hc_verify_store(s, NULL, &rep);
+	ok(rc == 0 && rep.verdict == HC_INVALID && rep.torn &&
+		   rep.fail_seq == 2,
+	   "torn: verify reports the torn line at seq 2: %s", rep.reason);
+	ok(hc_store_private_key(s, NULL, &key) == 0 &&
+		   hc_store_recover(s, key, &self, &rrep) == 0,
+	   "torn: recover");
+	ok(rrep.torn && rrep.torn_bytes == strlen(torn),
+	   "torn: recover reports %" PRIu64 " bytes saved in %s",
+	   rrep.torn_bytes, rrep.torn_saved);
+	ok(hc_read_file(hc_store_fd(s), rrep.torn_saved, 4096, &saved, &len) ==
+			   0 &&
+		   len == strlen(torn) && !memcmp(saved, torn, len),
+	   "torn: the torn bytes are preserved byte for byte");
+	free(saved);
+	rc = hc_verify_store(s, NULL, &rep);
+	ok(rc == 0 && rep.verdict == HC_VALID,
+	   "torn: the store verifies after recovery: %s", rep.reason);
+	hc_reader_open(&r, hc_store_fd(s));
+	while (hc_reader_next(r, &rec) == 1)
+		if (!strcmp(rec.type, "recovery") &&
+		    json_integer_value(json_object_get(
+			    json_object_get(rec.json, "torn"), "length")) ==
+			    (json_int_t)strlen(torn))
+			found = 1;
+	ok(found, "torn: a recovery record names the torn bytes");
+	hc_record_release(&rec);
+	hc_reader_free(r);
+	hc_key_free(key);
+	hc_store_free(s);
+}
+
+static void test_lock_and_fields(void)
+{
+	hc_store *s = NULL;
+	hc_log *log = NULL, *log2 = NULL;
+	hc_actor self;
+	json_t *f;
+	struct stat before, after;
+	int fd;
+
+	hc_actor_self(&self);
+	ok(open_store("lock", &s) == 0, "lock: store");
+	ok(hc_log_open(&log, hc_store_fd(s), NULL, NULL) == 0, "lock: open");
+	ok(hc_log_open(&log2, hc_store_fd(s), NULL, NULL) == HC_EBUSY,
+	   "lock: a second writer is refused: %s", hc_error_message());
+	fd = last_segment_fd(s);
+	fstat(fd, &before);
+	f = json_pack("{s:i}", "seq", 5);
+	ok(hc_log_append(log, "x", &self, f, NULL) == HC_EINVAL,
+	   "fields: reserved name refused");
+	json_decref(f);
+	f = json_pack("{s:s}", "text", "ok");
+	ok(hc_log_append(log, "", &self, f, NULL) == HC_EINVAL,
+	   "fields: empty type refused");
+	json_decref(f);
+	f = json_object();
+	json_object_set_new(f, "bad", json_stringn_nocheck("\xff\xfe", 2));
+	ok(hc_log_append(log, "x", &self, f, NULL) == HC_EINVAL,
+	   "fields: invalid UTF-8 refused: %s", hc_error_message());
+	json_decref(f);
+	fstat(fd, &after);
+	ok(before.st_size == after.st_size && hc_log_size(log) == 2,
+	   "fields: nothing written for refused records");
+	close(fd);
+	ok(hc_log_close(log) == 0, "lock: close releases");
+	ok(hc_log_open(&log2, hc_store_fd(s), NULL, NULL) == 0,
+	   "lock: reopen after close");
+	hc_log_close(log2);
+	hc_log_close(NULL);
+	hc_store_free(s);
+}
+
+static void test_full_disk(void)
+{
+	char mnt[300], store[320];
+	struct hc_verify_options vo = {.allow_unsealed = 1};
+	struct hc_verify_report rep;
+	hc_store *s = NULL;
+	hc_log *log = NULL;
+	hc_actor self;
+	json_t *f;
+	int rc = 0, i, n = 0;
+
+	snprintf(mnt, sizeof(mnt), "%s/small", base);
+	mkdir(mnt, 0755);
+	if (getuid() != 0 ||
+	    mount("tmpfs", mnt, "tmpfs", 0, "size=96k,nr_inodes=64") < 0) {
+		printf("ok %d # SKIP full disk: cannot mount tmpfs\n", ++tap_n);
+		return;
+	}
+	snprintf(store, sizeof(store), "%s/s", mnt);
+	hc_actor_self(&self);
+	ok(hc_store_init(store, NULL) == 0 && hc_store_open(&s, store) == 0,
+	   "full disk: store on a 96 KiB tmpfs");
+	ok(hc_log_open(&log, hc_store_fd(s), NULL, NULL) == 0,
+	   "full disk: open");
+	f = json_pack("{s:s}", "pad",
+		      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	for (i = 0; i < 100000; i++) {
+		rc = hc_log_append(log, "fill", &self, f, NULL);
+		if (rc < 0)
+			break;
+		n++;
+	}
+	json_decref(f);
+	ok(rc == HC_ESYS && hc_error_errno() == ENOSPC,
+	   "full disk: append fails with ENOSPC after %d records: %s", n,
+	   hc_error_message());
+	hc_log_close(log);
+	log = NULL;
+	rc = hc_log_open(&log, hc_store_fd(s), NULL, NULL);
+	ok(rc == 0, "full disk: reopen finds no torn line");
+	hc_log_close(log);
+	rc = hc_verify_store(s, &vo, &rep);
+	ok(rc == 0 && rep.verdict == HC_VALID && rep.records == (uint64_t)n + 2,
+	   "full disk: every acknowledged record verifies (%" PRIu64 ")",
+	   rep.records);
+	hc_store_free(s);
+	umount2(mnt, MNT_DETACH);
+}
+
+int main(void)
+{
+	if (!mkdtemp(base)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_concurrent(0, 0);
+	test_concurrent(1, 0);
+	test_concurrent(1, 2);
+	test_segments();
+	test_torn();
+	test_lock_and_fields();
+	test_full_disk();
+	tap_rmrf(base);
+	return tap_done();
+}

@@ -1,0 +1,284 @@
+/*
+ * cmd_store.c - hozen init, note, checkpoint and recover.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "hozen.h"
+
+static void free_secret(char *s)
+{
+	if (!s)
+		return;
+	OPENSSL_cleanse(s, strlen(s));
+	free(s);
+}
+
+static const char init_help[] =
+	"usage: hozen init [--name NAME] [--passphrase-file FILE] STORE\n"
+	"\n"
+	"Create a new store at STORE (a new or empty directory): the format\n"
+	"marker, an Ed25519 signing key (keys/, private key 0600), the chain\n"
+	"with its genesis record and a first signed checkpoint.\n"
+	"\n"
+	"  -n, --name NAME            the store's name (default: STORE's\n"
+	"                             last path component)\n"
+	"  -p, --passphrase-file FILE encrypt the private key with the\n"
+	"                             passphrase on FILE's first line\n"
+	"  -h, --help                 show this help\n";
+
+int cmd_init(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"name", required_argument, NULL, 'n'},
+		{"passphrase-file", required_argument, NULL, 'p'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct hc_init_options opts = {0};
+	const char *pass_file = NULL;
+	char *pass = NULL;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "n:p:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			opts.name = optarg;
+			break;
+		case 'p':
+			pass_file = optarg;
+			break;
+		case 'h':
+			return print_help(init_help);
+		default:
+			return fail_usage("init", "invalid option");
+		}
+	}
+	if (optind + 1 != argc)
+		return fail_usage("init", "expected one STORE argument");
+	rc = read_passphrase(pass_file, &pass);
+	if (rc < 0)
+		return fail_hc(rc);
+	opts.passphrase = pass;
+	rc = hc_store_init(argv[optind], &opts);
+	free_secret(pass);
+	if (rc < 0)
+		return fail_hc(rc);
+	printf("initialized store '%s'\n", argv[optind]);
+	return EXIT_OK;
+}
+
+static const char note_help[] =
+	"usage: hozen note STORE TEXT...\n"
+	"\n"
+	"Record a responder's note (what was done, seen or decided) in the\n"
+	"chain, attributed to the calling user and process.  The words of\n"
+	"TEXT are joined with spaces; the text must be valid UTF-8.  The\n"
+	"record is durable when the command returns; it is sealed by the\n"
+	"next 'hozen checkpoint'.\n"
+	"\n"
+	"  -h, --help   show this help\n";
+
+int cmd_note(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct hc_appended app;
+	hc_store *s = NULL;
+	hc_log *log = NULL;
+	json_t *fields = NULL;
+	char *text = NULL;
+	size_t len = 0, pos = 0;
+	hc_actor self;
+	int c, i, rc;
+
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		if (c == 'h')
+			return print_help(note_help);
+		return fail_usage("note", "invalid option");
+	}
+	if (argc - optind < 2)
+		return fail_usage("note", "expected STORE and TEXT");
+	for (i = optind + 1; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	text = malloc(len);
+	if (!text)
+		return fail_usage("note", "out of memory");
+	for (i = optind + 1; i < argc; i++) {
+		size_t n = strlen(argv[i]);
+
+		memcpy(text + pos, argv[i], n);
+		pos += n;
+		text[pos++] = i + 1 < argc ? ' ' : '\0';
+	}
+	rc = hc_store_open(&s, argv[optind]);
+	if (rc == 0)
+		rc = hc_log_open(&log, hc_store_fd(s), NULL, NULL);
+	if (rc < 0)
+		goto out;
+	fields = json_pack("{s:s}", "text", text);
+	if (!fields) {
+		rc = hc_error_set(HC_EINVAL, "the note is not valid UTF-8");
+		goto out;
+	}
+	hc_actor_self(&self);
+	rc = hc_log_append(log, "note", &self, fields, &app);
+	if (rc == 0)
+		rc = hc_log_sync(log, app.seq);
+	if (rc == 0) {
+		rc = hc_log_close(log);
+		log = NULL;
+	}
+	if (rc == 0)
+		printf("recorded note as seq %" PRIu64 "\n", app.seq);
+out:
+	hc_log_close(log);
+	json_decref(fields);
+	hc_store_free(s);
+	free(text);
+	return rc < 0 ? fail_hc(rc) : EXIT_OK;
+}
+
+static const char checkpoint_help[] =
+	"usage: hozen checkpoint [--passphrase-file FILE] STORE\n"
+	"\n"
+	"Append a checkpoint record, then sign the Merkle root of the whole\n"
+	"chain (which ends with that record) with the store's key and write\n"
+	"it to checkpoints/ as a C2SP tlog-checkpoint signed note.\n"
+	"\n"
+	"  -p, --passphrase-file FILE  passphrase of an encrypted key\n"
+	"  -h, --help                  show this help\n";
+
+static const char recover_help[] =
+	"usage: hozen recover [--passphrase-file FILE] STORE\n"
+	"\n"
+	"After a crash: if the log ends in a torn line (an append the crash\n"
+	"interrupted), copy its bytes to chain/torn/, cut them from the\n"
+	"segment and record what was cut (offset, length, SHA-256); rewrite\n"
+	"any checkpoint the chain announces that checkpoints/ lacks; then\n"
+	"take a new checkpoint.  A store whose chain is broken is refused:\n"
+	"recovery never hides tampering.\n"
+	"\n"
+	"  -p, --passphrase-file FILE  passphrase of an encrypted key\n"
+	"  -h, --help                  show this help\n";
+
+/* Shared by checkpoint and recover: options, store and key. */
+static int open_signing(const char *verb, const char *help, int argc,
+			char **argv, hc_store **s_out, hc_key **key_out,
+			int *exit_out)
+{
+	static const struct option longopts[] = {
+		{"passphrase-file", required_argument, NULL, 'p'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *pass_file = NULL;
+	char *pass = NULL;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			pass_file = optarg;
+			break;
+		case 'h':
+			*exit_out = print_help(help);
+			return -1;
+		default:
+			*exit_out = fail_usage(verb, "invalid option");
+			return -1;
+		}
+	}
+	if (optind + 1 != argc) {
+		*exit_out = fail_usage(verb, "expected one STORE argument");
+		return -1;
+	}
+	rc = read_passphrase(pass_file, &pass);
+	if (rc == 0)
+		rc = hc_store_open(s_out, argv[optind]);
+	if (rc == 0) {
+		rc = hc_store_private_key(*s_out, pass, key_out);
+		if (rc < 0) {
+			hc_store_free(*s_out);
+			*s_out = NULL;
+		}
+	}
+	free_secret(pass);
+	if (rc < 0) {
+		*exit_out = fail_hc(rc);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_checkpoint(int argc, char **argv)
+{
+	struct hc_checkpoint_result res;
+	char hex[HC_HEX_LEN + 1];
+	const char *origin;
+	hc_store *s = NULL;
+	hc_key *key = NULL;
+	hc_log *log = NULL;
+	hc_actor self;
+	int rc, ex;
+
+	if (open_signing("checkpoint", checkpoint_help, argc, argv, &s, &key,
+			 &ex) < 0)
+		return ex;
+	hc_actor_self(&self);
+	rc = hc_store_origin(s, &origin);
+	if (rc == 0)
+		rc = hc_log_open(&log, hc_store_fd(s), NULL, NULL);
+	if (rc == 0)
+		rc = hc_store_checkpoint(log, key, origin, &self, &res);
+	if (rc == 0) {
+		rc = hc_log_close(log);
+		log = NULL;
+	}
+	hc_log_close(log);
+	hc_key_free(key);
+	hc_store_free(s);
+	if (rc < 0)
+		return fail_hc(rc);
+	hc_hex(res.root, HC_HASH_LEN, hex);
+	printf("checkpoint of %" PRIu64 " records, root %s, written to %s\n",
+	       res.size, hex, res.path);
+	return EXIT_OK;
+}
+
+int cmd_recover(int argc, char **argv)
+{
+	struct hc_recover_report rep;
+	hc_store *s = NULL;
+	hc_key *key = NULL;
+	hc_actor self;
+	int rc, ex;
+
+	if (open_signing("recover", recover_help, argc, argv, &s, &key, &ex) <
+	    0)
+		return ex;
+	hc_actor_self(&self);
+	rc = hc_store_recover(s, key, &self, &rep);
+	hc_key_free(key);
+	hc_store_free(s);
+	if (rc < 0)
+		return fail_hc(rc);
+	if (rep.torn)
+		printf("preserved a torn last line of %" PRIu64
+		       " bytes in %s and recorded it\n",
+		       rep.torn_bytes, rep.torn_saved);
+	else
+		printf("the log ended cleanly\n");
+	if (rep.rewritten)
+		printf("rewrote %zu missing checkpoint(s)\n", rep.rewritten);
+	printf("checkpoint of %" PRIu64 " records written to %s\n",
+	       rep.checkpoint.size, rep.checkpoint.path);
+	return EXIT_OK;
+}

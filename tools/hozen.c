@@ -1,0 +1,125 @@
+/*
+ * hozen.c - the hozen command: dispatch to subcommands, shared helpers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "hozen.h"
+
+static const char usage[] =
+	"usage: hozen COMMAND [OPTIONS] ...\n"
+	"\n"
+	"hozen keeps evidence during incident response: every change is a\n"
+	"record in a signed SHA-256 hash chain.\n"
+	"\n"
+	"commands:\n"
+	"  init STORE            create a store (keys, chain, genesis)\n"
+	"  note STORE TEXT...    record a responder's note in the chain\n"
+	"  log STORE             show the records (--json for JSON lines)\n"
+	"  checkpoint STORE      sign the chain's current Merkle root\n"
+	"  verify STORE          verify the chain and every checkpoint\n"
+	"  verify --proof FILE --key KEY\n"
+	"                        verify a proof offline\n"
+	"  prove STORE --seq N   inclusion proof of a record\n"
+	"  recover STORE         preserve a torn tail after a crash, reseal\n"
+	"\n"
+	"Run 'hozen COMMAND --help' for a command's options, 'man hozen'\n"
+	"for the manual.  Exit status: 0 ok, 1 the evidence failed\n"
+	"verification, 2 usage or runtime error.\n";
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+} commands[] = {
+	{"init", cmd_init},	  {"note", cmd_note},
+	{"log", cmd_log},	  {"checkpoint", cmd_checkpoint},
+	{"verify", cmd_verify},	  {"prove", cmd_prove},
+	{"recover", cmd_recover},
+};
+
+int fail_usage(const char *verb, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "hozen: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'hozen %s --help'.\n", verb);
+	return EXIT_ERROR;
+}
+
+int fail_hc(int code)
+{
+	fprintf(stderr, "hozen: %s\n", hc_error_message());
+	return hc_error_exit_code(code);
+}
+
+int print_help(const char *help)
+{
+	fputs(help, stdout);
+	return EXIT_OK;
+}
+
+int read_passphrase(const char *path, char **out)
+{
+	char *text = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!path)
+		return 0;
+	rc = hc_read_file(AT_FDCWD, path, 4096, &text, NULL);
+	if (rc < 0)
+		return rc;
+	text[strcspn(text, "\r\n")] = '\0';
+	*out = text;
+	return 0;
+}
+
+int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return EXIT_ERROR;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+	    !strcmp(argv[1], "help")) {
+		fputs(usage, stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("hozen %s (record format %d)\n", HOZEN_VERSION,
+		       HC_FORMAT_VERSION);
+		return EXIT_OK;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "hozen: unknown command '%s'\n%s", argv[1], usage);
+	return EXIT_ERROR;
+}
