@@ -56,6 +56,12 @@ int hc_error_errno(void);
  */
 int hc_error_set(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/*
+ * Put context before the thread's current message ("what: message") and
+ * return code; errno and the message's own detail are kept.
+ */
+int hc_error_prefix(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Turn OpenSSL's error queue into our message (and clear the queue). */
 int hc_error_openssl(const char *what);
 /* Exit code hozen documents for a code: 0, 1 (HC_EVERIFY, HC_ETORN) or 2. */

@@ -397,17 +397,8 @@ int hc_key_load_public(hc_key **out, const char *path, const char *name)
 			goto out;
 		}
 		rc = hc_key_parse_vkey(out, line);
-		if (rc < 0) {
-			char msg[1024];
-			int m;
-
-			/* Copy: hc_error_set must not format its own buffer. */
-			m = snprintf(msg, sizeof(msg), "%s",
-				     hc_error_message());
-			if (m < 0)
-				msg[0] = '\0'; /* truncation only cuts it */
-			rc = hc_error_set(rc, "'%s': %s", path, msg);
-		}
+		if (rc < 0)
+			rc = hc_error_prefix(rc, "'%s'", path);
 		goto out;
 	}
 	if (name) {

@@ -45,7 +45,7 @@ static int list_segments(int chainfd, uint64_t **out, size_t *n_out)
 	int rc = hc_list_numbered(chainfd, ".log", out, n_out);
 
 	if (rc < 0)
-		return hc_error_set(rc, "chain: %s", hc_error_message());
+		return hc_error_prefix(rc, "chain");
 	return 0;
 }
 
@@ -166,12 +166,14 @@ int hc_reader_next(hc_reader *r, hc_record *rec)
 		nl = memchr(r->buf + r->start, '\n', r->end - r->start);
 		if (nl)
 			break;
-		if (r->end - r->start > HC_RECORD_MAX)
+		if (r->end - r->start > HC_RECORD_MAX) {
+			r->line++; /* the bad line is the one reported */
 			return hc_error_set(HC_EFORMAT,
 					    "chain/%s:%" PRIu64
 					    ": line longer than %u bytes",
-					    hc_reader_segment(r), r->line + 1,
+					    hc_reader_segment(r), r->line,
 					    HC_RECORD_MAX);
+		}
 		if (!r->eof) {
 			rc = fill(r);
 			if (rc < 0)
@@ -212,9 +214,8 @@ int hc_reader_next(hc_reader *r, hc_record *rec)
 	rc = hc_record_parse(rec, r->buf + r->start, len);
 	r->start += len + 1;
 	if (rc < 0)
-		return hc_error_set(rc, "chain/%s:%" PRIu64 ": %s",
-				    hc_reader_segment(r), r->line,
-				    hc_error_message());
+		return hc_error_prefix(rc, "chain/%s:%" PRIu64,
+				       hc_reader_segment(r), r->line);
 	return 1;
 }
 

@@ -241,7 +241,7 @@ static int parse_ckpt_field(json_t *doc, const char *field, const hc_key *key,
 	rc = hc_checkpoint_parse(out, json_string_value(t),
 				 json_string_length(t), key);
 	if (rc < 0)
-		return hc_error_set(rc, "'%s': %s", field, hc_error_message());
+		return hc_error_prefix(rc, "'%s'", field);
 	return 0;
 }
 
@@ -284,8 +284,7 @@ int hc_proof_verify(const char *doc_text, size_t len, const hc_key *key,
 	if (checkpoint) {
 		rc = hc_checkpoint_parse(&pin, checkpoint, checkpoint_len, key);
 		if (rc < 0) {
-			rc = hc_error_set(rc, "trusted checkpoint: %s",
-					  hc_error_message());
+			rc = hc_error_prefix(rc, "trusted checkpoint");
 			goto out;
 		}
 		if (pin->size != ck->size ||
@@ -322,8 +321,7 @@ int hc_proof_verify(const char *doc_text, size_t len, const hc_key *key,
 			&rec, line,
 			json_string_length(json_object_get(doc, "record")));
 		if (rc < 0) {
-			rc = hc_error_set(HC_EVERIFY, "'record': %s",
-					  hc_error_message());
+			rc = hc_error_prefix(HC_EVERIFY, "'record'");
 			goto out;
 		}
 		if (rec.seq != (uint64_t)json_integer_value(seq)) {
@@ -334,6 +332,8 @@ int hc_proof_verify(const char *doc_text, size_t len, const hc_key *key,
 		}
 		rc = hc_merkle_verify_inclusion(rec.leaf, rec.seq, ck->size,
 						&proof, ck->root);
+		if (rc == HC_EINVAL) /* sizes no honest proof has */
+			rc = HC_EVERIFY;
 		if (rc < 0)
 			goto out;
 		n = snprintf(
@@ -356,6 +356,8 @@ int hc_proof_verify(const char *doc_text, size_t len, const hc_key *key,
 		}
 		rc = hc_merkle_verify_consistency(old->size, ck->size,
 						  old->root, ck->root, &proof);
+		if (rc == HC_EINVAL)
+			rc = HC_EVERIFY;
 		if (rc < 0)
 			goto out;
 		n = snprintf(buf, sizeof(buf),

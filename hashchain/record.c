@@ -21,6 +21,11 @@ int hc_record_parse(hc_record *out, const char *line, size_t len)
 	if (memchr(line, '\n', len))
 		return hc_error_set(HC_EFORMAT, "record contains a newline");
 	root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root && json_error_code(&jerr) == json_error_invalid_utf8)
+		return hc_error_set(HC_EFORMAT,
+				    "invalid UTF-8 (column %d): records are "
+				    "UTF-8 JSON",
+				    jerr.column);
 	if (!root)
 		return hc_error_set(HC_EFORMAT,
 				    "not valid JSON: %s (column %d)", jerr.text,

@@ -40,7 +40,7 @@ static int make_dirs(int fd)
 	size_t i;
 
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
-		if (mkdirat(fd, dirs[i], i == 0 ? 0700 : 0755) < 0)
+		if (mkdirat(fd, dirs[i], 0755) < 0)
 			return hc_error_set(HC_ESYS, "cannot create '%s'",
 					    dirs[i]);
 	return hc_fsync_dir(fd, ".");
@@ -185,8 +185,10 @@ int hc_store_open(hc_store **out, const char *path)
 		return hc_error_set(HC_ENOMEM, "out of memory");
 	s->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->fd < 0) {
-		rc = hc_error_set(errno == ENOENT ? HC_ENOENT : HC_ESYS,
-				  "cannot open store '%s'", path);
+		int e = errno;
+
+		hc_error_set(HC_ESYS, "cannot open store '%s'", path);
+		rc = e == ENOENT ? HC_ENOENT : HC_ESYS;
 		goto fail;
 	}
 	s->path = strdup(path);
@@ -203,7 +205,7 @@ int hc_store_open(hc_store **out, const char *path)
 		goto fail;
 	}
 	if (rc < 0) {
-		rc = hc_error_set(rc, "'%s': %s", path, hc_error_message());
+		rc = hc_error_prefix(rc, "'%s'", path);
 		goto fail;
 	}
 	if (strcmp(marker, MARKER_TEXT) != 0) {
@@ -242,8 +244,7 @@ int hc_store_public_key(const hc_store *s, hc_key **out)
 		rc = hc_key_parse_vkey(out, text);
 	}
 	if (rc < 0)
-		rc = hc_error_set(rc, "%s: %s", HC_KEY_VKEY,
-				  hc_error_message());
+		rc = hc_error_prefix(rc, "%s", HC_KEY_VKEY);
 	free(text);
 	return rc;
 }
@@ -365,8 +366,7 @@ int hc_store_checkpoints(const hc_store *s, uint64_t **out, size_t *n_out)
 	rc = hc_list_numbered(fd, ".ckpt", out, n_out);
 	close(fd);
 	if (rc < 0)
-		return hc_error_set(rc, "%s: %s", HC_CKPT_DIR,
-				    hc_error_message());
+		return hc_error_prefix(rc, "%s", HC_CKPT_DIR);
 	return 0;
 }
 
@@ -388,7 +388,7 @@ int hc_store_read_checkpoint(const hc_store *s, uint64_t size,
 				  ", not the size its name says",
 				  ck->size);
 	if (rc < 0) {
-		rc = hc_error_set(rc, "%s: %s", path, hc_error_message());
+		rc = hc_error_prefix(rc, "%s", path);
 		hc_checkpoint_free(ck);
 	} else {
 		*out = ck;

@@ -1,6 +1,7 @@
 /*
  * util.c - errors, durable file I/O, hashing helpers, actors and time.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,20 +38,48 @@ int hc_error_errno(void)
 int hc_error_set(int code, const char *fmt, ...)
 {
 	int saved = errno;
+	char buf[sizeof(err_msg)];
+	va_list ap;
+	size_t n;
+
+	/* Format aside: the arguments may point into err_msg itself. */
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (code == HC_ESYS) {
+		err_errno = saved;
+		n = strlen(buf);
+		if (n + 3 < sizeof(buf)) {
+			/* "permission denied": messages are lower case. */
+			snprintf(buf + n, sizeof(buf) - n, ": %s",
+				 strerror(saved));
+			buf[n + 2] = (char)tolower((unsigned char)buf[n + 2]);
+		}
+	}
+	memcpy(err_msg, buf, sizeof(err_msg));
+	errno = saved;
+	return code;
+}
+
+int hc_error_prefix(int code, const char *fmt, ...)
+{
+	char buf[sizeof(err_msg)];
 	va_list ap;
 	size_t n;
 
 	va_start(ap, fmt);
-	vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (code == HC_ESYS) {
-		err_errno = saved;
-		n = strlen(err_msg);
-		if (n < sizeof(err_msg))
-			snprintf(err_msg + n, sizeof(err_msg) - n, ": %s",
-				 strerror(saved));
+	n = strlen(buf);
+	if (n + 3 < sizeof(buf)) {
+		/* Truncating the older detail is fine: the prefix matters. */
+		size_t m = strnlen(err_msg, sizeof(buf) - n - 3);
+
+		memcpy(buf + n, ": ", 2);
+		memcpy(buf + n + 2, err_msg, m);
+		buf[n + 2 + m] = '\0';
 	}
-	errno = saved;
+	memcpy(err_msg, buf, sizeof(err_msg));
 	return code;
 }
 
@@ -190,8 +219,10 @@ int hc_atomic_write(int dirfd, const char *path, const void *buf, size_t len,
 		return hc_error_set(HC_EINVAL, "path too long: '%s'", path);
 	(void)unlinkat(dirfd, tmp, 0);
 	rc = write_new(dirfd, tmp, buf, len, mode, O_EXCL);
-	if (rc < 0)
-		return rc;
+	if (rc < 0) {
+		(void)unlinkat(dirfd, tmp, 0);
+		return hc_error_prefix(rc, "cannot write '%s'", path);
+	}
 	if (renameat(dirfd, tmp, dirfd, path) < 0) {
 		rc = hc_error_set(HC_ESYS, "cannot rename '%s' to '%s'", tmp,
 				  path);
@@ -243,8 +274,7 @@ int hc_read_file(int dirfd, const char *path, size_t max, char **out,
 	if (st.st_size > 0) {
 		rc = hc_pread_all(fd, buf, (size_t)st.st_size, 0);
 		if (rc < 0) {
-			rc = hc_error_set(rc, "cannot read '%s': %s", path,
-					  hc_error_message());
+			rc = hc_error_prefix(rc, "cannot read '%s'", path);
 			goto out;
 		}
 	}

@@ -24,6 +24,9 @@ struct verifier {
 	struct ckpt *ck;
 	size_t nck, next_ck; /* next_ck: next checkpoint to meet */
 	uint64_t last_good_ck;
+	char *origin;	 /* the genesis record's */
+	char *ck_origin; /* the checkpoints' (all the same) */
+	uint64_t ck_origin_size;
 	int failed;
 };
 
@@ -75,6 +78,15 @@ static int load_checkpoints(struct verifier *v)
 			fail(v, -1, sizes[i], path,
 			     "a checkpoint of the empty tree is not valid");
 		}
+		if (!v->ck_origin) {
+			v->ck_origin = strdup(c->origin);
+			v->ck_origin_size = c->size;
+		} else if (strcmp(v->ck_origin, c->origin) != 0) {
+			fail(v, -1, sizes[i], path,
+			     "checkpoint origin '%s' differs from the origin "
+			     "'%s' of the checkpoint of size %" PRIu64,
+			     c->origin, v->ck_origin, v->ck_origin_size);
+		}
 		v->ck[v->nck].size = c->size;
 		memcpy(v->ck[v->nck].root, c->root, HC_HASH_LEN);
 		v->nck++;
@@ -115,8 +127,6 @@ static void check_genesis(struct verifier *v, const hc_record *rec,
 	const char *origin =
 		json_string_value(json_object_get(store, "origin"));
 	hc_key *gk = NULL;
-	hc_checkpoint *c = NULL;
-	size_t i;
 
 	if (strcmp(rec->type, "genesis") != 0) {
 		fail(v, 0, 0, where,
@@ -137,36 +147,15 @@ static void check_genesis(struct verifier *v, const hc_record *rec,
 	}
 	if (!hc_key_equal_public(gk, v->key)) {
 		fail(v, 0, 0, where,
-		     "the verifying key '%s' is not the key the genesis "
-		     "record names ('%s')%s",
-		     hc_key_vkey(v->key), vkey,
-		     v->opts->trusted_key ? ""
-					  : ": keys/signing.vkey was replaced");
+		     "the genesis record names the key '%s', not the "
+		     "verifying key '%s'",
+		     vkey, hc_key_vkey(v->key));
 		hc_key_free(gk);
 		return;
 	}
 	hc_key_free(gk);
-	/* Every checkpoint must be of this store's origin. */
-	for (i = 0; i < v->nck; i++) {
-		char path[64], *text = NULL;
-		int rc;
-
-		hc_checkpoint_name(v->ck[i].size, path);
-		rc = hc_read_file(hc_store_fd(v->store), path, 1u << 16, &text,
-				  NULL);
-		if (rc == 0)
-			rc = hc_checkpoint_parse(&c, text, strlen(text),
-						 v->key);
-		free(text);
-		if (rc == 0 && strcmp(c->origin, origin) != 0)
-			fail(v, -1, v->ck[i].size, path,
-			     "checkpoint origin '%s' is not the store's '%s'",
-			     c->origin, origin);
-		hc_checkpoint_free(c);
-		c = NULL;
-		if (v->failed)
-			return;
-	}
+	/* Checked against the checkpoints once the chain verified. */
+	v->origin = strdup(origin);
 }
 
 /* Compare the tree with the checkpoints of this size. */
@@ -229,6 +218,9 @@ int hc_verify_store(const hc_store *s, const struct hc_verify_options *opts,
 			fail(&v, -1, 0, HC_KEY_VKEY,
 			     "the store's key '%s' is not the trusted key '%s'",
 			     hc_key_vkey(store_key), hc_key_vkey(v.key));
+	} else if (krc == HC_ESYS || krc == HC_ENOMEM) {
+		rc = krc; /* cannot read it: not a verdict on the evidence */
+		goto out;
 	} else if (krc < 0) {
 		fail(&v, -1, 0, HC_KEY_VKEY, "%s", hc_error_message());
 	} else {
@@ -293,6 +285,14 @@ int hc_verify_store(const hc_store *s, const struct hc_verify_options *opts,
 				     " was expected (record removed or "
 				     "records reordered)",
 				     p, rec.seq, p);
+			else if (p > 0 &&
+				 !CRYPTO_memcmp(rec.prev, last, HC_HASH_LEN))
+				/* It links to its predecessor: its seq
+				 * field is what was altered. */
+				fail(&v, (int64_t)p, 0, where,
+				     "record seq %" PRIu64 " was altered: it "
+				     "says seq %" PRIu64,
+				     p, rec.seq);
 			else
 				fail(&v, (int64_t)rec.seq, 0, where,
 				     "seq %" PRIu64 " appears again where "
@@ -397,6 +397,15 @@ int hc_verify_store(const hc_store *s, const struct hc_verify_options *opts,
 		     pending - 1, pending);
 	if (!v.failed && p == 0)
 		fail(&v, 0, 0, HC_CHAIN_DIR, "the log has no genesis record");
+	if (!v.failed && v.origin && v.ck_origin &&
+	    strcmp(v.origin, v.ck_origin) != 0) {
+		char path[64];
+
+		hc_checkpoint_name(v.ck_origin_size, path);
+		fail(&v, -1, v.ck_origin_size, path,
+		     "checkpoint origin '%s' is not the store's '%s'",
+		     v.ck_origin, v.origin);
+	}
 	if (!v.failed && v.next_ck < v.nck) {
 		char path[64];
 
@@ -422,5 +431,7 @@ out:
 	hc_reader_free(r);
 	hc_key_free(store_key);
 	free(v.ck);
+	free(v.origin);
+	free(v.ck_origin);
 	return rc;
 }

@@ -153,7 +153,7 @@ int cmd_log(int argc, char **argv)
 			ex = print_help(log_help);
 			goto out;
 		default:
-			ex = fail_usage("log", "invalid option");
+			ex = fail_option("log", argv);
 			goto out;
 		}
 	}

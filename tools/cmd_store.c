@@ -26,11 +26,11 @@ static const char init_help[] =
 	"marker, an Ed25519 signing key (keys/, private key 0600), the chain\n"
 	"with its genesis record and a first signed checkpoint.\n"
 	"\n"
-	"  -n, --name NAME            the store's name (default: STORE's\n"
-	"                             last path component)\n"
-	"  -p, --passphrase-file FILE encrypt the private key with the\n"
-	"                             passphrase on FILE's first line\n"
-	"  -h, --help                 show this help\n";
+	"  -n, --name NAME             the store's name (default: STORE's\n"
+	"                              last path component)\n"
+	"  -p, --passphrase-file FILE  encrypt the private key with the\n"
+	"                              passphrase on FILE's first line\n"
+	"  -h, --help                  show this help\n";
 
 int cmd_init(int argc, char **argv)
 {
@@ -48,6 +48,8 @@ int cmd_init(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "n:p:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
+			if (!*optarg)
+				return fail_usage("init", "--name is empty");
 			opts.name = optarg;
 			break;
 		case 'p':
@@ -56,7 +58,7 @@ int cmd_init(int argc, char **argv)
 		case 'h':
 			return print_help(init_help);
 		default:
-			return fail_usage("init", "invalid option");
+			return fail_option("init", argv);
 		}
 	}
 	if (optind + 1 != argc)
@@ -102,7 +104,7 @@ int cmd_note(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		if (c == 'h')
 			return print_help(note_help);
-		return fail_usage("note", "invalid option");
+		return fail_option("note", argv);
 	}
 	if (argc - optind < 2)
 		return fail_usage("note", "expected STORE and TEXT");
@@ -192,7 +194,7 @@ static int open_signing(const char *verb, const char *help, int argc,
 			*exit_out = print_help(help);
 			return -1;
 		default:
-			*exit_out = fail_usage(verb, "invalid option");
+			*exit_out = fail_option(verb, argv);
 			return -1;
 		}
 	}

@@ -80,7 +80,11 @@ static void print_text(const char *path, const struct hc_verify_report *r)
 
 	hc_hex(r->root, HC_HASH_LEN, root);
 	printf("store:        %s\n", path);
-	printf("records:      %" PRIu64 "\n", r->records);
+	if (r->verdict == HC_INVALID)
+		printf("records:      %" PRIu64 " read before the failure\n",
+		       r->records);
+	else
+		printf("records:      %" PRIu64 "\n", r->records);
 	printf("checkpoints:  %zu verified\n", r->checkpoints);
 	printf("sealed:       %" PRIu64 " of %" PRIu64 " records\n", r->sealed,
 	       r->records);
@@ -128,7 +132,7 @@ static int verify_proof(const char *proof_path, const char *key_path,
 	if (rc == 0) {
 		rc = hc_read_file(AT_FDCWD, proof_path, 4u << 20, &doc, &len);
 		if (rc < 0)
-			rc = hc_error_set(rc, "proof: %s", hc_error_message());
+			rc = hc_error_prefix(rc, "proof");
 	}
 	if (rc == 0 && ckpt_path)
 		rc = hc_read_file(AT_FDCWD, ckpt_path, 1u << 16, &ck, &cklen);
@@ -197,7 +201,7 @@ int cmd_verify(int argc, char **argv)
 		case 'h':
 			return print_help(verify_help);
 		default:
-			return fail_usage("verify", "invalid option");
+			return fail_option("verify", argv);
 		}
 	}
 	if (proof) {
@@ -274,7 +278,7 @@ int cmd_prove(int argc, char **argv)
 		case 'h':
 			return print_help(prove_help);
 		default:
-			return fail_usage("prove", "invalid option");
+			return fail_option("prove", argv);
 		}
 	}
 	if (optind + 1 != argc)

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,11 +29,13 @@ static const char usage[] =
 	"  verify --proof FILE --key KEY\n"
 	"                        verify a proof offline\n"
 	"  prove STORE --seq N   inclusion proof of a record\n"
+	"  prove STORE --consistency OLD[:NEW]\n"
+	"                        consistency proof between checkpoints\n"
 	"  recover STORE         preserve a torn tail after a crash, reseal\n"
 	"\n"
 	"Run 'hozen COMMAND --help' for a command's options, 'man hozen'\n"
 	"for the manual.  Exit status: 0 ok, 1 the evidence failed\n"
-	"verification, 2 usage or runtime error.\n";
+	"verification (or is not sealed), 2 usage or runtime error.\n";
 
 static const struct {
 	const char *name;
@@ -54,6 +57,20 @@ int fail_usage(const char *verb, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry 'hozen %s --help'.\n", verb);
 	return EXIT_ERROR;
+}
+
+int fail_option(const char *verb, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (!strncmp(arg, "--", 2))
+		return fail_usage(
+			verb, "option '%s' is unknown or needs a value", arg);
+	if (optopt)
+		return fail_usage(verb,
+				  "option '-%c' is unknown or needs a value",
+				  optopt);
+	return fail_usage(verb, "option '%s' is unknown", arg);
 }
 
 int fail_hc(int code)
@@ -103,6 +120,7 @@ int main(int argc, char **argv)
 {
 	size_t i;
 
+	opterr = 0; /* the commands say it themselves, with "hozen:" */
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return EXIT_ERROR;

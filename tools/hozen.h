@@ -23,6 +23,8 @@ int cmd_prove(int argc, char **argv);
 /* Print "hozen: MESSAGE" to stderr; returns EXIT_ERROR. */
 int fail_usage(const char *verb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Report the option getopt_long could not take; returns EXIT_ERROR. */
+int fail_option(const char *verb, char **argv);
 /* Print "hozen: " + the last hashchain error; returns its exit code. */
 int fail_hc(int code);
 /* Print a verb's help when asked (-h/--help) and return 1, else 0. */

@@ -55,7 +55,7 @@ static void test_errors(void)
 	errno = ENOENT;
 	rc = hc_error_set(HC_ESYS, "cannot open '%s'", "y");
 	ok(rc == HC_ESYS && hc_error_errno() == ENOENT &&
-		   strstr(hc_error_message(), "No such file"),
+		   strstr(hc_error_message(), "no such file"),
 	   "HC_ESYS appends strerror and keeps errno");
 	ok(hc_error_exit_code(0) == 0 && hc_error_exit_code(HC_EVERIFY) == 1 &&
 		   hc_error_exit_code(HC_ETORN) == 1 &&
