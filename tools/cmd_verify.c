@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "case.h"
 #include "hozen.h"
 
 static const char verify_help[] =
@@ -16,7 +17,8 @@ static const char verify_help[] =
 	"\n"
 	"Verify a store: the genesis record and key, every record's syntax,\n"
 	"seq and link to its predecessor, every checkpoint's signature and\n"
-	"Merkle root, and that the latest checkpoint seals the whole log.\n"
+	"Merkle root, that the latest checkpoint seals the whole log, and\n"
+	"that case.json is the case the chain's case records give.\n"
 	"The verdict is VALID, UNSEALED (every record verifies but the\n"
 	"last ones are not covered by a signed checkpoint) or INVALID, with\n"
 	"the first failing seq or checkpoint and why.\n"
@@ -47,10 +49,11 @@ static const char *verdict_name(enum hc_verdict v)
 	}
 }
 
-static void print_json(const char *path, const struct hc_verify_report *r)
+static void print_json(const char *path, const struct hc_verify_report *r,
+		       const struct case_verify_report *cr)
 {
 	char root[HC_HEX_LEN + 1];
-	json_t *j, *failure = json_null();
+	json_t *j, *failure = json_null(), *kase = json_null();
 
 	hc_hex(r->root, HC_HASH_LEN, root);
 	if (r->verdict == HC_INVALID)
@@ -68,13 +71,21 @@ static void print_json(const char *path, const struct hc_verify_report *r)
 		      (json_int_t)r->records, "sealed", (json_int_t)r->sealed,
 		      "checkpoints", (json_int_t)r->checkpoints, "root", root,
 		      "torn", r->torn, "failure", failure);
+	if (cr)
+		kase = json_pack("{s:b,s:I,s:s?,s:s?}", "ok", cr->ok, "records",
+				 (json_int_t)cr->records, "field",
+				 cr->ok ? NULL : cr->field, "reason",
+				 cr->ok ? NULL : cr->reason);
+	if (j)
+		json_object_set_new(j, "case", kase);
 	if (j)
 		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	putchar('\n');
 	json_decref(j);
 }
 
-static void print_text(const char *path, const struct hc_verify_report *r)
+static void print_text(const char *path, const struct hc_verify_report *r,
+		       const struct case_verify_report *cr)
 {
 	char root[HC_HEX_LEN + 1];
 
@@ -90,6 +101,12 @@ static void print_text(const char *path, const struct hc_verify_report *r)
 	       r->records);
 	if (r->verdict != HC_INVALID)
 		printf("root:         %s\n", root);
+	if (cr && cr->ok && cr->records == 0)
+		printf("case:         no case records\n");
+	else if (cr && cr->ok)
+		printf("case:         case.json matches the chain (%" PRIu64
+		       " case records)\n",
+		       cr->records);
 	switch (r->verdict) {
 	case HC_VALID:
 		printf("verdict:      VALID\n");
@@ -175,10 +192,12 @@ int cmd_verify(int argc, char **argv)
 	};
 	struct hc_verify_options opts = {0};
 	struct hc_verify_report rep;
+	struct case_verify_report crep;
 	const char *key_path = NULL, *proof = NULL, *ckpt = NULL;
+	case_replay *replay = NULL;
 	hc_store *s = NULL;
 	hc_key *key = NULL;
-	int json = 0, c, rc;
+	int json = 0, have_case = 0, c, rc;
 
 	while ((c = getopt_long(argc, argv, "k:ujP:c:h", longopts, NULL)) !=
 	       -1) {
@@ -219,17 +238,33 @@ int cmd_verify(int argc, char **argv)
 			return fail_hc(rc == HC_EVERIFY ? HC_EFORMAT : rc);
 		opts.trusted_key = key;
 	}
-	rc = hc_store_open(&s, argv[optind]);
+	rc = case_replay_new(&replay);
+	if (rc == 0)
+		rc = hc_store_open(&s, argv[optind]);
+	opts.on_record = case_replay_on_record;
+	opts.ctx = replay;
 	if (rc == 0)
 		rc = hc_verify_store(s, &opts, &rep);
+	if (rc == 0 && rep.verdict != HC_INVALID) {
+		rc = case_replay_verify(replay, hc_store_fd(s), &crep);
+		have_case = rc == 0;
+	}
+	if (have_case && !crep.ok) {
+		rep.verdict = HC_INVALID;
+		rep.fail_seq = -1;
+		rep.fail_checkpoint = 0;
+		snprintf(rep.where, sizeof(rep.where), "case.json");
+		snprintf(rep.reason, sizeof(rep.reason), "%s", crep.reason);
+	}
+	case_replay_free(replay);
 	hc_store_free(s);
 	hc_key_free(key);
 	if (rc < 0)
 		return fail_hc(rc);
 	if (json)
-		print_json(argv[optind], &rep);
+		print_json(argv[optind], &rep, have_case ? &crep : NULL);
 	else
-		print_text(argv[optind], &rep);
+		print_text(argv[optind], &rep, have_case ? &crep : NULL);
 	return rep.verdict == HC_VALID ? EXIT_OK : EXIT_INVALID;
 }
 

@@ -32,6 +32,10 @@ static const char usage[] =
 	"  prove STORE --consistency OLD[:NEW]\n"
 	"                        consistency proof between checkpoints\n"
 	"  recover STORE         preserve a torn tail after a crash, reseal\n"
+	"  case STORE [VERB]     the case and its preservation order: show,\n"
+	"                        set, edit, import, export, check\n"
+	"  release STORE         lift the preservation order (after its end,\n"
+	"                        or --revoked-by AUTHORITY)\n"
 	"\n"
 	"Run 'hozen COMMAND --help' for a command's options, 'man hozen'\n"
 	"for the manual.  Exit status: 0 ok, 1 the evidence failed\n"
@@ -44,7 +48,8 @@ static const struct {
 	{"init", cmd_init},	  {"note", cmd_note},
 	{"log", cmd_log},	  {"checkpoint", cmd_checkpoint},
 	{"verify", cmd_verify},	  {"prove", cmd_prove},
-	{"recover", cmd_recover},
+	{"recover", cmd_recover}, {"case", cmd_case},
+	{"release", cmd_release},
 };
 
 int fail_usage(const char *verb, const char *fmt, ...)

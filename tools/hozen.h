@@ -19,6 +19,8 @@ int cmd_checkpoint(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_prove(int argc, char **argv);
+int cmd_case(int argc, char **argv);
+int cmd_release(int argc, char **argv);
 
 /* Print "hozen: MESSAGE" to stderr; returns EXIT_ERROR. */
 int fail_usage(const char *verb, const char *fmt, ...)
