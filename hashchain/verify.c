@@ -372,7 +372,8 @@ int hc_verify_store(const hc_store *s, const struct hc_verify_options *opts,
 			goto out;
 		memcpy(last, rec.hash, HC_HASH_LEN);
 		snprintf(prev_where, sizeof(prev_where), "%s", where);
-		rc = check_roots(&v, &tree);
+		/* A broken link is named by the next record, not the root. */
+		rc = pending < 0 ? check_roots(&v, &tree) : 0;
 		if (rc < 0)
 			goto out;
 		if (v.failed)
@@ -391,10 +392,13 @@ int hc_verify_store(const hc_store *s, const struct hc_verify_options *opts,
 	}
 	rep.records = p;
 	if (!v.failed && pending >= 0)
-		fail(&v, pending - 1, 0, pending_prev_where,
-		     "the link from seq %" PRId64 " to seq %" PRId64
-		     " is broken: one of them was altered",
-		     pending - 1, pending);
+		/* The last record: no successor tells which side changed. */
+		fail(&v, pending,
+		     v.next_ck < v.nck && v.ck[v.next_ck].size == p ? p : 0,
+		     pending_where,
+		     "the last record, seq %" PRId64 ", does not link to seq "
+		     "%" PRId64 ": it (or seq %" PRId64 ") was altered",
+		     pending, pending - 1, pending - 1);
 	if (!v.failed && p == 0)
 		fail(&v, 0, 0, HC_CHAIN_DIR, "the log has no genesis record");
 	if (!v.failed && v.origin && v.ck_origin &&

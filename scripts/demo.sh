@@ -10,15 +10,37 @@ ninja -C build >/dev/null
 hozen=$PWD/build/tools/hozen
 
 work=$(mktemp -d /tmp/hozen-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
 store=$work/CASE.hozen
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
+mnt=$work/mnt
+mkdir -p "$mnt"
+cleanup() {
+	fusermount3 -u -z "$mnt" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
 step "$hozen" init --name demo-incident "$store"
 step "$hozen" note "$store" "10:32 isolated host web01 from the network"
-step "$hozen" note "$store" "10:40 不審なログインを確認 (suspicious login seen)"
-step "$hozen" checkpoint "$store"
-step "$hozen" log "$store"
+
+echo
+echo "Mount the store and work in it with ordinary tools:"
+step "$hozen" mount "$store" "$mnt"
+step mkdir "$mnt/web01"
+step cp -a /etc/hostname /etc/os-release "$mnt/web01/"
+sh -c "echo '10:41 access.log reviewed' >> '$mnt/web01/timeline.txt'"
+sh -c "echo '10:45 不審なログインを確認' >> '$mnt/web01/timeline.txt'"
+step rm "$mnt/web01/hostname"
+step ls -la "$mnt/web01"
+step "$hozen" unmount "$mnt"
+
+step "$hozen" log "$store" --type write,version,unlink,commit
+echo
+echo "Every version is in git: the snapshot on main, and every version of"
+echo "the batch (the removed file too) on refs/hozen/versions:"
+step git --git-dir="$store/git" log --all --stat --format='%h %d %s%n%b'
+step git --git-dir="$store/git" fsck --strict
 step "$hozen" prove "$store" --seq 2 -o "$work/seq2.proof"
 step "$hozen" verify --proof "$work/seq2.proof" --key "$store/keys/signing.vkey"
 step "$hozen" verify "$store"

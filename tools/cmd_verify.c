@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "case.h"
+#include "fs.h"
 #include "hozen.h"
 
 static const char verify_help[] =
@@ -18,7 +19,10 @@ static const char verify_help[] =
 	"Verify a store: the genesis record and key, every record's syntax,\n"
 	"seq and link to its predecessor, every checkpoint's signature and\n"
 	"Merkle root, that the latest checkpoint seals the whole log, and\n"
-	"that case.json is the case the chain's case records give.\n"
+	"that case.json is the case the chain's case records give, and\n"
+	"that every file version the chain names is in git with its\n"
+	"SHA-256, every commit covers the records it claims, and the live\n"
+	"tree holds each file's last version.\n"
 	"The verdict is VALID, UNSEALED (every record verifies but the\n"
 	"last ones are not covered by a signed checkpoint) or INVALID, with\n"
 	"the first failing seq or checkpoint and why.\n"
@@ -50,7 +54,8 @@ static const char *verdict_name(enum hc_verdict v)
 }
 
 static void print_json(const char *path, const struct hc_verify_report *r,
-		       const struct case_verify_report *cr)
+		       const struct case_verify_report *cr,
+		       const struct fs_verify_report *fr)
 {
 	char root[HC_HEX_LEN + 1];
 	json_t *j, *failure = json_null(), *kase = json_null();
@@ -79,13 +84,22 @@ static void print_json(const char *path, const struct hc_verify_report *r,
 	if (j)
 		json_object_set_new(j, "case", kase);
 	if (j)
+		json_object_set_new(
+			j, "files",
+			fr ? json_pack("{s:b,s:I,s:I,s:I}", "ok", fr->ok,
+				       "versions", (json_int_t)fr->versions,
+				       "commits", (json_int_t)fr->commits,
+				       "live_files", (json_int_t)fr->files)
+			   : json_null());
+	if (j)
 		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	putchar('\n');
 	json_decref(j);
 }
 
 static void print_text(const char *path, const struct hc_verify_report *r,
-		       const struct case_verify_report *cr)
+		       const struct case_verify_report *cr,
+		       const struct fs_verify_report *fr)
 {
 	char root[HC_HEX_LEN + 1];
 
@@ -107,6 +121,10 @@ static void print_text(const char *path, const struct hc_verify_report *r,
 		printf("case:         case.json matches the chain (%" PRIu64
 		       " case records)\n",
 		       cr->records);
+	if (fr && fr->ok)
+		printf("files:        %" PRIu64 " versions in git, %" PRIu64
+		       " commits, %" PRIu64 " live files match the chain\n",
+		       fr->versions, fr->commits, fr->files);
 	switch (r->verdict) {
 	case HC_VALID:
 		printf("verdict:      VALID\n");
@@ -193,11 +211,12 @@ int cmd_verify(int argc, char **argv)
 	struct hc_verify_options opts = {0};
 	struct hc_verify_report rep;
 	struct case_verify_report crep;
+	struct fs_verify_report frep;
 	const char *key_path = NULL, *proof = NULL, *ckpt = NULL;
 	case_replay *replay = NULL;
 	hc_store *s = NULL;
 	hc_key *key = NULL;
-	int json = 0, have_case = 0, c, rc;
+	int json = 0, have_case = 0, have_files = 0, c, rc;
 
 	while ((c = getopt_long(argc, argv, "k:ujP:c:h", longopts, NULL)) !=
 	       -1) {
@@ -256,15 +275,29 @@ int cmd_verify(int argc, char **argv)
 		snprintf(rep.where, sizeof(rep.where), "case.json");
 		snprintf(rep.reason, sizeof(rep.reason), "%s", crep.reason);
 	}
+	if (rc == 0 && rep.verdict != HC_INVALID) {
+		/* The files: versions in git, commits, the live tree. */
+		rc = fs_verify(argv[optind], &frep);
+		have_files = rc == 0;
+	}
+	if (have_files && !frep.ok) {
+		rep.verdict = HC_INVALID;
+		rep.fail_seq = frep.fail_seq;
+		rep.fail_checkpoint = 0;
+		snprintf(rep.where, sizeof(rep.where), "%s", frep.where);
+		snprintf(rep.reason, sizeof(rep.reason), "%s", frep.reason);
+	}
 	case_replay_free(replay);
 	hc_store_free(s);
 	hc_key_free(key);
 	if (rc < 0)
 		return fail_hc(rc);
 	if (json)
-		print_json(argv[optind], &rep, have_case ? &crep : NULL);
+		print_json(argv[optind], &rep, have_case ? &crep : NULL,
+			   have_files ? &frep : NULL);
 	else
-		print_text(argv[optind], &rep, have_case ? &crep : NULL);
+		print_text(argv[optind], &rep, have_case ? &crep : NULL,
+			   have_files ? &frep : NULL);
 	return rep.verdict == HC_VALID ? EXIT_OK : EXIT_INVALID;
 }
 

@@ -22,6 +22,9 @@ static const char usage[] =
 	"\n"
 	"commands:\n"
 	"  init STORE            create a store (keys, chain, genesis)\n"
+	"  mount STORE DIR       serve the store on DIR, recording every\n"
+	"                        change and versioning every file\n"
+	"  unmount DIR           unmount and wait until the store is sealed\n"
 	"  note STORE TEXT...    record a responder's note in the chain\n"
 	"  log STORE             show the records (--json for JSON lines)\n"
 	"  checkpoint STORE      sign the chain's current Merkle root\n"
@@ -49,7 +52,8 @@ static const struct {
 	{"log", cmd_log},	  {"checkpoint", cmd_checkpoint},
 	{"verify", cmd_verify},	  {"prove", cmd_prove},
 	{"recover", cmd_recover}, {"case", cmd_case},
-	{"release", cmd_release},
+	{"release", cmd_release}, {"mount", cmd_mount},
+	{"unmount", cmd_unmount},
 };
 
 int fail_usage(const char *verb, const char *fmt, ...)

@@ -21,6 +21,8 @@ int cmd_verify(int argc, char **argv);
 int cmd_prove(int argc, char **argv);
 int cmd_case(int argc, char **argv);
 int cmd_release(int argc, char **argv);
+int cmd_mount(int argc, char **argv);
+int cmd_unmount(int argc, char **argv);
 
 /* Print "hozen: MESSAGE" to stderr; returns EXIT_ERROR. */
 int fail_usage(const char *verb, const char *fmt, ...)

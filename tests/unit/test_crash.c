@@ -63,8 +63,12 @@ static void writer(const char *path, int fd, unsigned seed)
 	}
 }
 
-/* Cut the last segment inside its last line, like a torn append. */
-static int tear(hc_store *s)
+/*
+ * Cut the last segment inside its last line, like a torn append -- only
+ * if that record was not acknowledged (a power cut cannot take back what
+ * an fdatasync made durable).
+ */
+static int tear(hc_store *s, uint64_t acked)
 {
 	char name[256] = "", seg[300];
 	struct dirent *de;
@@ -100,6 +104,16 @@ static int tear(hc_store *s)
 	/* Start of the last line, then a cut strictly inside it. */
 	for (cut = size - 1; cut > 0 && buf[cut - 1] != '\n'; cut--)
 		;
+	{
+		unsigned long long seq;
+
+		if (sscanf(buf + cut, "{\"v\":1,\"seq\":%llu,", &seq) != 1 ||
+		    seq < acked) {
+			free(buf);
+			close(fd);
+			return -1;
+		}
+	}
 	free(buf);
 	cut += 1 + random() % (size - 1 - cut);
 	rc = ftruncate(fd, cut);
@@ -151,7 +165,7 @@ int main(void)
 			continue;
 		}
 		/* A power cut: also tear the last line now and then. */
-		if (round % 4 == 3 && tear(s) == 0)
+		if (round % 4 == 3 && tear(s, acked) == 0)
 			cut_done++;
 		rc = hc_log_open(&log, hc_store_fd(s), NULL, NULL);
 		if (rc == HC_ETORN)

@@ -182,12 +182,14 @@ static void test_segments(void)
 	ok(hc_log_open(&log, hc_store_fd(s), &opts, NULL) == 0 &&
 		   hc_log_size(log) == 402,
 	   "segments: reopen finds the head");
+	w.log = log;
 	work(&w);
 	ok(hc_log_close(log) == 0, "segments: more appends after reopen");
+	memset(&rep, 0, sizeof(rep));
 	rc = seal_and_verify(s, &rep);
 	ok(rc == 0 && rep.verdict == HC_VALID && rep.records == 803,
 	   "segments: verifies across segments (%" PRIu64 " records) %s",
-	   rep.records, rep.reason);
+	   rep.records, rc ? hc_error_message() : rep.reason);
 	hc_store_free(s);
 }
 

@@ -1,0 +1,563 @@
+/*
+ * daemon.c - fs_mount: recovery and verification before mounting, the
+ * FUSE session, the committer, and the orderly unmount.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <mntent.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsint.h"
+
+static void log_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	vsyslog((int)level, fmt, ap);
+}
+
+/* ------------------------------------------------------------ commits */
+
+int hz_commit(struct hz_fs *fs, const char *why)
+{
+	char commit[41];
+	uint64_t last;
+	hc_actor self;
+	json_t *f;
+	int rc;
+
+	pthread_mutex_lock(&fs->cmu);
+	last = hc_log_size(fs->log) - 1;
+	rc = vs_commit(fs->vs, fs->commit_first, last, why, commit);
+	if (rc == 0) {
+		hc_actor_self(&self);
+		f = json_pack("{s:s,s:I,s:I,s:s}", "commit", commit, "first",
+			      (json_int_t)fs->commit_first, "last",
+			      (json_int_t)last, "why", why);
+		rc = hz_record(fs, "commit", &self, f, NULL);
+		fs->commit_first = last + 1;
+	}
+	pthread_mutex_unlock(&fs->cmu);
+	return rc == 1 ? 0 : rc;
+}
+
+static int checkpoint(struct hz_fs *fs)
+{
+	hc_actor self;
+
+	hc_actor_self(&self);
+	return hc_store_checkpoint(fs->log, fs->key, fs->origin, &self, NULL);
+}
+
+/* Commit every commit_ms (or sooner when poked), checkpoint now and then. */
+static void *committer_main(void *arg)
+{
+	struct hz_fs *fs = arg;
+	struct timespec until, last_ck;
+	uint64_t sealed = hc_log_size(fs->log);
+	int stop;
+
+	clock_gettime(CLOCK_MONOTONIC, &last_ck);
+	for (;;) {
+		pthread_mutex_lock(&fs->cmu);
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += (long)fs->opts.commit_ms * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		if (!fs->commit_stop)
+			pthread_cond_timedwait(&fs->ccv, &fs->cmu, &until);
+		stop = fs->commit_stop;
+		pthread_mutex_unlock(&fs->cmu);
+		if (stop)
+			break;
+		if (vs_staged(fs->vs) > 0 && hz_commit(fs, "interval") < 0)
+			fuse_log(FUSE_LOG_ERR, "hozen: commit failed: %s\n",
+				 hc_error_message());
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		if (until.tv_sec - last_ck.tv_sec >=
+			    (time_t)fs->opts.checkpoint_s &&
+		    hc_log_size(fs->log) > sealed) {
+			if (checkpoint(fs) < 0)
+				fuse_log(FUSE_LOG_ERR,
+					 "hozen: checkpoint failed: %s\n",
+					 hc_error_message());
+			sealed = hc_log_size(fs->log);
+			last_ck = until;
+		}
+	}
+	return NULL;
+}
+
+/* ----------------------------------------------------------- recovery */
+
+/*
+ * Replay the chain to find what a crash left behind: versions recorded
+ * after the last commit (in git, not yet committed) and files written
+ * after their last version (never versioned).  state maps a path to
+ * {"blob", "mode", "dirty", "seq"}.
+ */
+static int replay_state(struct hz_fs *fs, json_t *state, uint64_t *committed)
+{
+	hc_reader *r = NULL;
+	hc_record rec;
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	*committed = 0;
+	rc = hc_reader_open(&r, hc_store_fd(fs->store));
+	if (rc < 0)
+		return rc;
+	while ((rc = hc_reader_next(r, &rec)) == 1) {
+		const char *path =
+			json_string_value(json_object_get(rec.json, "path"));
+		json_t *e;
+
+		if (!strcmp(rec.type, "commit")) {
+			*committed = rec.seq + 1;
+			continue;
+		}
+		if (!path)
+			continue;
+		e = json_object_get(state, path);
+		if (!strcmp(rec.type, "version")) {
+			json_object_set_new(
+				state, path,
+				json_pack("{s:O,s:b,s:I}", "blob",
+					  json_object_get(rec.json, "blob"),
+					  "dirty", 0, "seq",
+					  (json_int_t)rec.seq));
+		} else if (!strcmp(rec.type, "write") ||
+			   !strcmp(rec.type, "create") ||
+			   !strcmp(rec.type, "fallocate") ||
+			   (!strcmp(rec.type, "setattr") &&
+			    json_object_get(rec.json, "size"))) {
+			if (!e) {
+				e = json_object();
+				json_object_set_new(state, path, e);
+			}
+			json_object_set_new(e, "dirty", json_true());
+		} else if (!strcmp(rec.type, "unlink")) {
+			json_object_del(state, path);
+		}
+	}
+	hc_record_release(&rec);
+	hc_reader_free(r);
+	return rc;
+}
+
+/* Version dirty files, stage uncommitted versions, commit. */
+static int recover_versions(struct hz_fs *fs, json_t *report)
+{
+	json_t *state = json_object(), *e;
+	uint64_t committed;
+	const char *path;
+	size_t staged = 0, versioned = 0;
+	hc_actor self;
+	int rc;
+
+	hc_actor_self(&self);
+	rc = replay_state(fs, state, &committed);
+	if (rc < 0)
+		goto out;
+	fs->commit_first = committed;
+	json_object_foreach(state, path, e)
+	{
+		struct vs_version v;
+		struct stat st;
+		char hex[HC_HEX_LEN + 1];
+		int fd;
+
+		if (json_is_true(json_object_get(e, "dirty"))) {
+			/* Written, never versioned: version it now. */
+			fd = openat(fs->treefd, path,
+				    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0 || fstat(fd, &st) < 0 ||
+			    !S_ISREG(st.st_mode)) {
+				if (fd >= 0)
+					close(fd);
+				continue; /* gone since: its records say */
+			}
+			rc = vs_store_fd(fs->vs, fd, (uint64_t)st.st_size, NULL,
+					 &v);
+			close(fd);
+			if (rc == 0)
+				rc = vs_stage(fs->vs, path, v.blob,
+					      (st.st_mode & 0111) ? 0100755
+								  : 0100644);
+			if (rc < 0)
+				goto out;
+			hc_hex(v.sha256, HC_HASH_LEN, hex);
+			rc = hz_record(
+				fs, "version", &self,
+				json_pack("{s:s,s:I,s:I,s:s,s:s,s:b,s:s}",
+					  "path", path, "ino",
+					  (json_int_t)st.st_ino, "size",
+					  (json_int_t)v.size, "sha256", hex,
+					  "blob", v.blob, "lfs", v.lfs, "why",
+					  "recovery"),
+				NULL);
+			if (rc < 0)
+				goto out;
+			versioned++;
+		} else if (json_integer_value(json_object_get(e, "seq")) >=
+				   (json_int_t)committed &&
+			   json_is_string(json_object_get(e, "blob"))) {
+			/* In git, not committed before the crash. */
+			if (fstatat(fs->treefd, path, &st,
+				    AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			rc = vs_stage(
+				fs->vs, path,
+				json_string_value(json_object_get(e, "blob")),
+				(st.st_mode & 0111) ? 0100755 : 0100644);
+			if (rc < 0)
+				goto out;
+			staged++;
+		}
+	}
+	json_object_set_new(report, "versioned",
+			    json_integer((json_int_t)versioned));
+	json_object_set_new(report, "restaged",
+			    json_integer((json_int_t)staged));
+	if (versioned || staged) {
+		fuse_log(FUSE_LOG_NOTICE,
+			 "hozen: recovered %zu unversioned file(s) and %zu "
+			 "uncommitted version(s)\n",
+			 versioned, staged);
+		rc = hz_commit(fs, "recovery");
+	}
+out:
+	json_decref(state);
+	return rc;
+}
+
+/* --------------------------------------------------------------- mount */
+
+static int open_store(struct hz_fs *fs, json_t *report)
+{
+	struct hc_verify_options vo = {.allow_unsealed = 1};
+	struct hc_recover_report rrep;
+	struct hc_verify_report vrep;
+	hc_actor self;
+	int rc;
+
+	hc_actor_self(&self);
+	rc = hc_store_open(&fs->store, fs->opts.store);
+	if (rc == 0)
+		rc = hc_store_origin(fs->store, &fs->origin);
+	if (rc == 0)
+		rc = hc_store_private_key(fs->store, fs->opts.passphrase,
+					  &fs->key);
+	if (rc < 0)
+		return rc;
+	/* A crash may have left a torn line or an unwritten checkpoint. */
+	rc = hc_store_recover(fs->store, fs->key, &self, &rrep);
+	if (rc == HC_EVERIFY && fs->opts.force) {
+		json_object_set_new(report, "forced",
+				    json_string(hc_error_message()));
+		rc = 0;
+	}
+	if (rc < 0)
+		return hc_error_prefix(rc, "cannot recover the store (mount "
+					   "--force to mount it anyway)");
+	if (rrep.torn)
+		json_object_set_new(report, "torn",
+				    json_pack("{s:I,s:s}", "bytes",
+					      (json_int_t)rrep.torn_bytes,
+					      "saved", rrep.torn_saved));
+	rc = hc_verify_store(fs->store, &vo, &vrep);
+	if (rc < 0)
+		return rc;
+	if (vrep.verdict != HC_VALID) {
+		if (!fs->opts.force)
+			return hc_error_set(HC_EVERIFY,
+					    "the store fails verification at "
+					    "%s: %s; 'hozen verify' shows why "
+					    "(mount --force mounts it anyway, "
+					    "and records that)",
+					    vrep.where, vrep.reason);
+		json_object_set_new(report, "forced",
+				    json_pack("{s:s,s:s}", "where", vrep.where,
+					      "reason", vrep.reason));
+	}
+	return 0;
+}
+
+static void fs_free(struct hz_fs *fs)
+{
+	vs_close(fs->vs);
+	hc_log_close(fs->log);
+	hc_key_free(fs->key);
+	hz_nodes_free(fs);
+	if (fs->treefd >= 0)
+		close(fs->treefd);
+	if (fs->mountfd >= 0)
+		close(fs->mountfd);
+	hc_store_free(fs->store);
+	pthread_mutex_destroy(&fs->cmu);
+	pthread_cond_destroy(&fs->ccv);
+}
+
+static json_t *options_json(const struct fs_options *o)
+{
+	return json_pack("{s:b,s:b,s:b,s:b,s:s}", "read_only", o->read_only,
+			 "worm", o->worm, "log_reads", o->log_reads, "force",
+			 o->force, "policy",
+			 o->read_only ? "read-only"
+			 : o->worm    ? "worm"
+				      : "preserve");
+}
+
+int fs_mount(const struct fs_options *opts)
+{
+	struct hc_log_options lo = {.flush_ms = 5};
+	struct vs_options vo = {0};
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config *cfg = NULL;
+	struct hz_fs fs;
+	json_t *report = json_object();
+	hc_actor self;
+	char *mnt = NULL, *store_abs = NULL, *fsname = NULL;
+	int rc, mounted = 0, i;
+
+	memset(&fs, 0, sizeof(fs));
+	fs.opts = *opts;
+	fs.treefd = fs.mountfd = -1;
+	if (!fs.opts.commit_every)
+		fs.opts.commit_every = 256;
+	if (!fs.opts.commit_ms)
+		fs.opts.commit_ms = 1000;
+	if (!fs.opts.checkpoint_s)
+		fs.opts.checkpoint_s = 60;
+	pthread_mutex_init(&fs.cmu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&fs.ccv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	hc_actor_self(&self);
+	umask(0);
+
+	rc = open_store(&fs, report);
+	if (rc < 0)
+		goto out;
+	fs.treefd = openat(hc_store_fd(fs.store), "tree",
+			   O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fs.mountfd = openat(hc_store_fd(fs.store), "tree",
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fs.treefd < 0 || fs.mountfd < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot open the store's tree");
+		goto out;
+	}
+	rc = hz_nodes_init(&fs);
+	if (rc < 0)
+		goto out;
+	vo.lfs_threshold = opts->lfs_threshold;
+	vo.fsync = 1;
+	rc = vs_open(&fs.vs, hc_store_fd(fs.store), &vo);
+	if (rc < 0)
+		goto out;
+
+	/*
+	 * FUSE: the kernel checks permissions; everyone may use the mount;
+	 * the store is named in /proc/mounts for fs_unmount.
+	 */
+	store_abs = realpath(opts->store, NULL);
+	if (!store_abs || strchr(store_abs, ',') ||
+	    asprintf(&fsname,
+		     "default_permissions,allow_other,subtype=hozen,"
+		     "fsname=hozen:%s",
+		     store_abs) < 0) {
+		rc = hc_error_set(HC_EINVAL,
+				  "the store's path must exist and have no "
+				  "comma");
+		goto out;
+	}
+	if (fuse_opt_add_arg(&args, "hozen") < 0 ||
+	    fuse_opt_add_arg(&args, "-o") < 0 ||
+	    fuse_opt_add_arg(&args, fsname) < 0 ||
+	    (opts->debug && fuse_opt_add_arg(&args, "-d") < 0)) {
+		rc = hc_error_set(HC_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; opts->fuse_args && opts->fuse_args[i]; i++)
+		if (fuse_opt_add_arg(&args, "-o") < 0 ||
+		    fuse_opt_add_arg(&args, opts->fuse_args[i]) < 0) {
+			rc = hc_error_set(HC_ENOMEM, "out of memory");
+			goto out;
+		}
+	fs.se = fuse_session_new(&args, &hz_ops, sizeof(hz_ops), &fs);
+	if (!fs.se) {
+		rc = hc_error_set(HC_EINVAL, "cannot start a FUSE session");
+		goto out;
+	}
+	if (fuse_set_signal_handlers(fs.se) < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot set signal handlers");
+		goto out;
+	}
+	mnt = realpath(opts->mountpoint, NULL);
+	if (!mnt) {
+		rc = hc_error_set(HC_ESYS, "cannot use mount point '%s'",
+				  opts->mountpoint);
+		goto out;
+	}
+	if (fuse_session_mount(fs.se, mnt) < 0) {
+		rc = hc_error_set(HC_ESYS,
+				  "cannot mount on '%s' (is /dev/fuse "
+				  "there, and are you root?)",
+				  mnt);
+		goto out;
+	}
+	mounted = 1;
+	if (!opts->foreground) {
+		openlog("hozen", LOG_PID, LOG_DAEMON);
+		fuse_set_log_func(log_syslog);
+	}
+	/* Threads start after the fork that daemonizing is. */
+	if (fuse_daemonize(opts->foreground) < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot daemonize");
+		goto out;
+	}
+	hc_actor_self(&self); /* the daemon, after the fork */
+	rc = hc_log_open(&fs.log, hc_store_fd(fs.store), &lo, NULL);
+	if (rc < 0)
+		goto out;
+	rc = recover_versions(&fs, report);
+	if (rc < 0)
+		goto out;
+	json_object_set_new(report, "mountpoint", json_string(mnt));
+	json_object_set_new(report, "options", options_json(opts));
+	json_object_set_new(report, "pid", json_integer(getpid()));
+	rc = hz_record(&fs, "mount", &self, report, NULL);
+	report = NULL;
+	if (rc == 0)
+		rc = hc_log_sync(fs.log, hc_log_size(fs.log) - 1);
+	if (rc < 0)
+		goto out;
+	if (pthread_create(&fs.committer, NULL, committer_main, &fs) == 0)
+		fs.committer_running = 1;
+	fuse_log(FUSE_LOG_NOTICE, "hozen: serving '%s' on '%s'\n", opts->store,
+		 mnt);
+
+	cfg = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	fuse_loop_cfg_set_clone_fd(cfg, 1);
+	rc = fuse_session_loop_mt(fs.se, cfg);
+	rc = rc < 0 ? hc_error_set(HC_ESYS, "the FUSE session failed") : 0;
+
+out:
+	if (fs.committer_running) {
+		pthread_mutex_lock(&fs.cmu);
+		fs.commit_stop = 1;
+		pthread_cond_broadcast(&fs.ccv);
+		pthread_mutex_unlock(&fs.cmu);
+		pthread_join(fs.committer, NULL);
+	}
+	if (mounted)
+		fuse_session_unmount(fs.se);
+	if (fs.log) {
+		/* Everything the mount did: committed, sealed, recorded. */
+		int r2 = hz_commit(&fs, "unmount");
+
+		if (r2 == 0)
+			r2 = hz_record(&fs, "unmount", &self,
+				       json_pack("{s:s}", "mountpoint",
+						 mnt ? mnt : ""),
+				       NULL);
+		if (r2 == 0)
+			r2 = checkpoint(&fs);
+		if (r2 < 0 && rc == 0)
+			rc = r2;
+	}
+	if (fs.se) {
+		fuse_remove_signal_handlers(fs.se);
+		fuse_session_destroy(fs.se);
+	}
+	fuse_loop_cfg_destroy(cfg);
+	fuse_opt_free_args(&args);
+	json_decref(report);
+	free(mnt);
+	free(store_abs);
+	free(fsname);
+	fs_free(&fs);
+	return rc;
+}
+
+/* ------------------------------------------------------------- unmount */
+
+int fs_unmount(const char *mountpoint, unsigned timeout_s)
+{
+	struct mntent *me, ment;
+	char *mnt = NULL, store[4096] = "", buf[8192];
+	struct timespec start, now;
+	FILE *f = NULL;
+	int fd = -1, rc = 0;
+
+	mnt = realpath(mountpoint, NULL);
+	if (!mnt)
+		return hc_error_set(HC_ESYS, "cannot use '%s'", mountpoint);
+	f = setmntent("/proc/self/mounts", "r");
+	if (!f) {
+		rc = hc_error_set(HC_ESYS, "cannot read /proc/self/mounts");
+		goto out;
+	}
+	while ((me = getmntent_r(f, &ment, buf, sizeof(buf))))
+		if (!strcmp(me->mnt_dir, mnt) &&
+		    !strcmp(me->mnt_type, "fuse.hozen") &&
+		    !strncmp(me->mnt_fsname, "hozen:", 6))
+			snprintf(store, sizeof(store), "%s",
+				 me->mnt_fsname + 6);
+	if (!store[0]) {
+		rc = hc_error_set(HC_ENOENT, "'%s' is not a hozen mount", mnt);
+		goto out;
+	}
+	if (umount2(mnt, 0) < 0) {
+		rc = hc_error_set(HC_ESYS,
+				  "cannot unmount '%s' (busy? close what "
+				  "uses it, or run 'fusermount3 -u')",
+				  mnt);
+		goto out;
+	}
+	/* The daemon holds the chain's lock until it has sealed it. */
+	fd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		int cfd = openat(fd, "chain", O_RDONLY | O_DIRECTORY);
+
+		close(fd);
+		fd = cfd;
+	}
+	if (fd < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot open '%s/chain'", store);
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= (time_t)timeout_s) {
+			rc = hc_error_set(HC_EBUSY,
+					  "the daemon of '%s' is still "
+					  "finishing after %u s; see syslog",
+					  store, timeout_s);
+			goto out;
+		}
+		usleep(20000);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (f)
+		endmntent(f);
+	free(mnt);
+	return rc;
+}

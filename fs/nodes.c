@@ -1,0 +1,305 @@
+/*
+ * nodes.c - the daemon's inode table.
+ *
+ * A node is a file of the live tree, known to the kernel by a lookup.
+ * Nodes hold a file handle (name_to_handle_at), not an open fd: a daemon
+ * that keeps an fd per inode runs out near the open-file limit (20,000
+ * here), and a tar of more files than that must still work.  Operations
+ * open the node by its handle when they need it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsint.h"
+
+#define HANDLE_MAX 128
+
+static size_t bucket(struct hz_fs *fs, dev_t dev, ino_t ino)
+{
+	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull ^ (uint64_t)dev;
+
+	return (size_t)(h % fs->nbuckets);
+}
+
+int hz_nodes_init(struct hz_fs *fs)
+{
+	struct stat st;
+
+	fs->nbuckets = 1 << 16;
+	fs->buckets = calloc(fs->nbuckets, sizeof(*fs->buckets));
+	if (!fs->buckets)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	if (fstat(fs->treefd, &st) < 0)
+		return hc_error_set(HC_ESYS, "cannot stat the tree");
+	fs->root.dev = st.st_dev;
+	fs->root.ino = st.st_ino;
+	fs->root.nlookup = 2;
+	fs->root.name = strdup("");
+	pthread_mutex_init(&fs->root.mu, NULL);
+	pthread_mutex_init(&fs->tlock, NULL);
+	pthread_rwlock_init(&fs->names, NULL);
+	return fs->root.name ? 0 : hc_error_set(HC_ENOMEM, "out of memory");
+}
+
+static void node_free(struct hz_node *n)
+{
+	pthread_mutex_destroy(&n->mu);
+	free(n->handle);
+	free(n->name);
+	free(n);
+}
+
+void hz_nodes_free(struct hz_fs *fs)
+{
+	size_t i;
+
+	if (!fs->buckets)
+		return;
+	for (i = 0; i < fs->nbuckets; i++) {
+		struct hz_node *n = fs->buckets[i], *next;
+
+		for (; n; n = next) {
+			next = n->hnext;
+			node_free(n);
+		}
+	}
+	free(fs->buckets);
+	free(fs->root.name);
+	pthread_mutex_destroy(&fs->root.mu);
+	fs->buckets = NULL;
+}
+
+struct hz_node *hz_node_get(struct hz_fs *fs, fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return &fs->root;
+	return (struct hz_node *)(uintptr_t)ino;
+}
+
+fuse_ino_t hz_node_ino(struct hz_fs *fs, struct hz_node *n)
+{
+	return n == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
+}
+
+int hz_node_open(struct hz_fs *fs, struct hz_node *n, int flags)
+{
+	int fd;
+
+	if (n == &fs->root) {
+		fd = (flags & O_PATH) ? dup(fs->treefd)
+				      : openat(fs->treefd, ".",
+					       (flags & ~O_CREAT) | O_CLOEXEC);
+	} else {
+		fd = open_by_handle_at(
+			fs->mountfd, n->handle,
+			(flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+static void drop_unused(struct hz_fs *fs, struct hz_node *n);
+
+static char *join(const char *dir, const char *name)
+{
+	size_t a = strlen(dir), b = strlen(name);
+	char *p = malloc(a + b + 2);
+
+	if (!p)
+		return NULL;
+	memcpy(p, dir, a);
+	if (a)
+		p[a++] = '/';
+	memcpy(p + a, name, b + 1);
+	return p;
+}
+
+/* Path of n with names held. */
+static char *path_locked(struct hz_fs *fs, struct hz_node *n)
+{
+	char *parent, *p;
+
+	if (n == &fs->root || !n->parent)
+		return strdup(n == &fs->root ? "" : n->name ? n->name : "");
+	parent = path_locked(fs, n->parent);
+	if (!parent)
+		return NULL;
+	p = join(parent, n->name);
+	free(parent);
+	return p;
+}
+
+char *hz_node_path(struct hz_fs *fs, struct hz_node *n)
+{
+	char *p;
+
+	pthread_rwlock_rdlock(&fs->names);
+	p = path_locked(fs, n);
+	pthread_rwlock_unlock(&fs->names);
+	return p;
+}
+
+char *hz_child_path(struct hz_fs *fs, struct hz_node *parent, const char *name)
+{
+	char *dir = hz_node_path(fs, parent), *p;
+
+	if (!dir)
+		return NULL;
+	p = join(dir, name);
+	free(dir);
+	return p;
+}
+
+void hz_node_rename(struct hz_fs *fs, struct hz_node *n, struct hz_node *parent,
+		    const char *name)
+{
+	char *copy = strdup(name);
+
+	if (!copy)
+		return; /* keeps the old name: paths are best effort */
+	pthread_rwlock_wrlock(&fs->names);
+	free(n->name);
+	n->name = copy;
+	pthread_mutex_lock(&fs->tlock);
+	if (n->parent != parent) {
+		parent->children++;
+		if (n->parent)
+			n->parent->children--;
+		/* The old parent may now be unused. */
+		if (n->parent)
+			drop_unused(fs, n->parent);
+		n->parent = parent;
+	}
+	pthread_mutex_unlock(&fs->tlock);
+	pthread_rwlock_unlock(&fs->names);
+}
+
+int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
+		   const char *name, struct fuse_entry_param *e,
+		   struct hz_node **out)
+{
+	struct file_handle *h = NULL;
+	struct hz_node *n;
+	int mount_id, err;
+	size_t b;
+
+	memset(e, 0, sizeof(*e));
+	e->attr_timeout = 1.0;
+	e->entry_timeout = 1.0;
+	if (fstatat(pfd, name, &e->attr, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	pthread_mutex_lock(&fs->tlock);
+	b = bucket(fs, e->attr.st_dev, e->attr.st_ino);
+	for (n = fs->buckets[b]; n; n = n->hnext)
+		if (n->ino == e->attr.st_ino && n->dev == e->attr.st_dev)
+			break;
+	if (n) {
+		n->nlookup++;
+		pthread_mutex_unlock(&fs->tlock);
+		/* A hard link seen under a new name keeps its first one. */
+		goto found;
+	}
+	pthread_mutex_unlock(&fs->tlock);
+
+	h = malloc(sizeof(*h) + HANDLE_MAX);
+	if (!h)
+		return -ENOMEM;
+	h->handle_bytes = HANDLE_MAX;
+	if (name_to_handle_at(pfd, name, h, &mount_id, 0) < 0) {
+		err = -errno;
+		free(h);
+		return err;
+	}
+	n = calloc(1, sizeof(*n));
+	if (!n || !(n->name = strdup(name))) {
+		free(n);
+		free(h);
+		return -ENOMEM;
+	}
+	n->dev = e->attr.st_dev;
+	n->ino = e->attr.st_ino;
+	n->handle = h;
+	n->parent = parent;
+	n->nlookup = 1;
+	pthread_mutex_init(&n->mu, NULL);
+
+	pthread_mutex_lock(&fs->tlock);
+	{
+		struct hz_node *o;
+
+		/* Another thread may have added it meanwhile. */
+		for (o = fs->buckets[b]; o; o = o->hnext)
+			if (o->ino == n->ino && o->dev == n->dev)
+				break;
+		if (o) {
+			o->nlookup++;
+			pthread_mutex_unlock(&fs->tlock);
+			node_free(n);
+			n = o;
+			goto found;
+		}
+	}
+	n->hnext = fs->buckets[b];
+	fs->buckets[b] = n;
+	fs->nnodes++;
+	parent->children++;
+	pthread_mutex_unlock(&fs->tlock);
+found:
+	e->ino = hz_node_ino(fs, n);
+	if (out)
+		*out = n;
+	return 0;
+}
+
+/*
+ * Unlink n from the table and free it if the kernel forgot it, it holds
+ * no unversioned content and no node names it as parent; then the same
+ * for its parent.  tlock held.
+ */
+static void drop_unused(struct hz_fs *fs, struct hz_node *n)
+{
+	struct hz_node **pp, *parent;
+	int busy;
+
+	while (n && n != &fs->root) {
+		if (n->nlookup || n->children)
+			return;
+		pthread_mutex_lock(&n->mu);
+		busy = n->dirty || n->writers;
+		pthread_mutex_unlock(&n->mu);
+		if (busy)
+			return;
+		for (pp = &fs->buckets[bucket(fs, n->dev, n->ino)]; *pp;
+		     pp = &(*pp)->hnext)
+			if (*pp == n) {
+				*pp = n->hnext;
+				break;
+			}
+		fs->nnodes--;
+		parent = n->parent;
+		node_free(n);
+		if (parent)
+			parent->children--;
+		n = parent;
+	}
+}
+
+void hz_node_forget(struct hz_fs *fs, struct hz_node *n, uint64_t nlookup)
+{
+	if (n == &fs->root)
+		return;
+	pthread_rwlock_wrlock(&fs->names);
+	pthread_mutex_lock(&fs->tlock);
+	n->nlookup -= nlookup < n->nlookup ? nlookup : n->nlookup;
+	drop_unused(fs, n);
+	pthread_mutex_unlock(&fs->tlock);
+	pthread_rwlock_unlock(&fs->names);
+}
+
+void hz_node_release(struct hz_fs *fs, struct hz_node *n)
+{
+	hz_node_forget(fs, n, 0);
+}

@@ -1,0 +1,1805 @@
+/*
+ * versions.c - file versions in the store's bare git repository, small
+ * content as blobs, large content as Git LFS objects beside it.
+ *
+ * Layout (all under STORE/git):
+ *
+ *   objects/...                 git's own loose objects (zlib level 1,
+ *                               libgit2's default for loose objects)
+ *   refs/heads/main             the snapshots, one commit per vs_commit()
+ *   lfs/objects/aa/bb/HEX       content of SHA-256 HEX, mode 0444
+ *   lfs/objects/aa/bb/.tmp-*    being written (left over after a crash)
+ *
+ * The Git LFS pointer text is exactly
+ *
+ *   "version https://git-lfs.github.com/spec/v1\n"
+ *   "oid sha256:" 64 lower-case hex digits "\n"
+ *   "size " decimal, no leading zero "\n"
+ *
+ * and nothing else (the spec allows more keys; we never write them and
+ * refuse them when reading).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <git2.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "versions.h"
+
+#define VS_CHUNK	   (1u << 20) /* I/O and hashing chunk */
+#define VS_POINTER_MAX	   1024	      /* largest pointer blob we parse */
+#define VS_REF		   "refs/heads/main"
+#define VS_KEEP_REF	   "refs/hozen/versions"
+#define VS_LFS_DIR	   "lfs"
+#define VS_LFS_OBJECTS	   "lfs/objects"
+#define VS_LFS_SPEC	   "version https://git-lfs.github.com/spec/v1\n"
+#define VS_LFS_OID	   "oid sha256:"
+#define VS_LFS_SIZE	   "size "
+#define VS_SIGNATURE_NAME  "hozen"
+#define VS_SIGNATURE_EMAIL "hozen@localhost"
+
+/* A staged change. */
+struct vs_op {
+	char *path;
+	git_oid id;    /* UPSERT only */
+	unsigned mode; /* UPSERT only */
+	int remove;    /* 1: GIT_TREE_UPDATE_REMOVE */
+};
+
+struct vs_repo {
+	/*
+	 * lock protects repo, odb, check and the staged list: libgit2
+	 * objects must not be used from two threads at once.
+	 */
+	pthread_mutex_t lock;
+	git_repository *repo;
+	git_odb *odb;
+	git_treebuilder *check; /* validates entry names for vs_stage() */
+	struct vs_op *ops;
+	size_t n_ops, cap_ops;
+
+	/* Set by vs_open, read-only afterwards. */
+	int lfsfd;    /* STORE/git/lfs/objects, or -1 (read-only, none) */
+	int readonly; /* opened with vs_open_existing */
+	uint64_t threshold;
+	int fsync;
+};
+
+static atomic_ulong tmp_counter;
+
+/* ------------------------------------------------------------- libgit2 */
+
+static pthread_once_t git_once = PTHREAD_ONCE_INIT;
+static int git_init_rc;
+
+static void git_init(void)
+{
+	git_init_rc = git_libgit2_init();
+}
+
+/*
+ * The one adapter from libgit2's errors to ours: what failed (printf
+ * style), then libgit2's message.  The code follows libgit2's return
+ * code and error class.
+ */
+__attribute__((format(printf, 2, 3))) static int git_fail(int gerr,
+							  const char *fmt, ...)
+{
+	const git_error *e = git_error_last();
+	const char *msg = e && e->message ? e->message : "unknown error";
+	int klass = e ? e->klass : GIT_ERROR_NONE;
+	int saved = errno, code;
+	size_t len = strlen(msg);
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	switch (gerr) {
+	case GIT_ENOTFOUND:
+		code = HC_ENOENT;
+		break;
+	case GIT_EEXISTS:
+		code = HC_EEXIST;
+		break;
+	case GIT_EINVALID:
+	case GIT_EINVALIDSPEC:
+	case GIT_EAMBIGUOUS:
+		code = HC_EINVAL;
+		break;
+	case GIT_ELOCKED:
+	case GIT_EMODIFIED:
+		code = HC_EBUSY;
+		break;
+	default:
+		code = klass == GIT_ERROR_OS	     ? HC_ESYS
+		       : klass == GIT_ERROR_NOMEMORY ? HC_ENOMEM
+						     : HC_EFORMAT;
+	}
+	if (code == HC_ESYS) {
+		/* hc_error_set appends strerror(errno): say it only once. */
+		const char *s = saved ? strerror(saved) : "";
+		size_t ls = strlen(s);
+
+		if (!saved)
+			saved = EIO;
+		else if (len >= ls + 2 && !strcmp(msg + len - ls, s) &&
+			 !strncmp(msg + len - ls - 2, ": ", 2))
+			len -= ls + 2;
+		errno = saved;
+	}
+	return hc_error_set(code, "%s: %.*s", what, (int)len, msg);
+}
+
+/* ------------------------------------------------------------- helpers */
+
+/* Give the error just set another code (and a prefix), keeping its text. */
+static int recode(int code, const char *prefix)
+{
+	char msg[1024];
+
+	snprintf(msg, sizeof(msg), "%s", hc_error_message());
+	return hc_error_set(code, "%s%s", prefix, msg);
+}
+
+static int oid_parse(git_oid *out, const char *hex)
+{
+	if (!hex || strlen(hex) != GIT_OID_HEXSZ ||
+	    strspn(hex, "0123456789abcdef") != GIT_OID_HEXSZ)
+		return hc_error_set(HC_EINVAL, "bad git object id '%.64s'",
+				    hex ? hex : "(null)");
+	if (git_oid_fromstr(out, hex) < 0)
+		return git_fail(GIT_EINVALID, "bad git object id '%s'", hex);
+	return 0;
+}
+
+/* Read exactly len bytes at off of content that should hold total. */
+static int read_at(int fd, void *buf, size_t len, uint64_t off, uint64_t total)
+{
+	int rc = hc_pread_all(fd, buf, len, (off_t)off);
+
+	if (rc == HC_EFORMAT)
+		return hc_error_set(HC_EFORMAT,
+				    "content is shorter than %" PRIu64 " bytes",
+				    total);
+	return rc;
+}
+
+static size_t chunk_for(uint64_t size)
+{
+	if (size == 0)
+		return 1;
+	return size < VS_CHUNK ? (size_t)size : VS_CHUNK;
+}
+
+/*
+ * Hash the first size bytes of fd: SHA-256 into sha; if oid is non-NULL,
+ * also the git blob id (SHA-1 of "blob SIZE\0" and the content, which is
+ * what libgit2 computes for content that is no SHA-1 collision attack).
+ * If head is non-NULL it gets the first min(size, head_len) bytes.
+ */
+static int hash_fd(int fd, uint64_t size, uint8_t *buf, size_t bufsize,
+		   uint8_t sha[HC_HASH_LEN], git_oid *oid, void *head,
+		   size_t head_len)
+{
+	hc_sha256_ctx *c = NULL;
+	EVP_MD_CTX *sha1 = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char hdr[64];
+	uint64_t off = 0;
+	unsigned mdlen = 0;
+	int rc, n;
+
+	rc = hc_sha256_new(&c);
+	if (rc < 0)
+		goto out;
+	if (oid) {
+		n = snprintf(hdr, sizeof(hdr), "blob %" PRIu64, size);
+		sha1 = EVP_MD_CTX_new();
+		if (!sha1 || !EVP_DigestInit_ex(sha1, EVP_sha1(), NULL) ||
+		    !EVP_DigestUpdate(sha1, hdr, (size_t)n + 1)) {
+			rc = hc_error_openssl("cannot hash content");
+			goto out;
+		}
+	}
+	while (off < size) {
+		size_t len =
+			size - off < bufsize ? (size_t)(size - off) : bufsize;
+
+		rc = read_at(fd, buf, len, off, size);
+		if (rc < 0)
+			goto out;
+		if (head && off < head_len)
+			memcpy((char *)head + off, buf,
+			       head_len - off < len ? head_len - off : len);
+		rc = hc_sha256_update(c, buf, len);
+		if (rc < 0)
+			goto out;
+		if (sha1 && !EVP_DigestUpdate(sha1, buf, len)) {
+			rc = hc_error_openssl("cannot hash content");
+			goto out;
+		}
+		off += len;
+	}
+	rc = hc_sha256_final(c, sha);
+	if (rc < 0)
+		goto out;
+	if (sha1) {
+		if (!EVP_DigestFinal_ex(sha1, md, &mdlen) ||
+		    mdlen != GIT_OID_RAWSZ) {
+			rc = hc_error_openssl("cannot hash content");
+			goto out;
+		}
+		git_oid_fromraw(oid, md);
+	}
+out:
+	EVP_MD_CTX_free(sha1);
+	hc_sha256_free(c);
+	return rc;
+}
+
+/* --------------------------------------------------------- LFS pointer */
+
+static int pointer_text(char *out, size_t n, const uint8_t sha[HC_HASH_LEN],
+			uint64_t size)
+{
+	char hex[HC_HEX_LEN + 1];
+	int len;
+
+	hc_hex(sha, HC_HASH_LEN, hex);
+	len = snprintf(out, n,
+		       VS_LFS_SPEC VS_LFS_OID "%s\n" VS_LFS_SIZE "%" PRIu64
+					      "\n",
+		       hex, size);
+	if (len < 0 || (size_t)len >= n)
+		return hc_error_set(HC_EINVAL, "pointer text too long");
+	return len;
+}
+
+/*
+ * Parse a pointer blob strictly (exactly what pointer_text writes).
+ * Returns NULL and fills sha and size, or says what is wrong.
+ */
+static const char *pointer_parse(const char *p, size_t len,
+				 uint8_t sha[HC_HASH_LEN], uint64_t *size)
+{
+	const size_t spec = strlen(VS_LFS_SPEC), oid = strlen(VS_LFS_OID);
+	const size_t sz = strlen(VS_LFS_SIZE);
+	char hex[HC_HEX_LEN + 1];
+	uint64_t v = 0;
+	size_t i, digits;
+
+	if (len > VS_POINTER_MAX)
+		return "too long for a Git LFS pointer";
+	if (len < spec || memcmp(p, VS_LFS_SPEC, spec) != 0)
+		return "no Git LFS version line";
+	p += spec;
+	len -= spec;
+	if (len < oid + HC_HEX_LEN + 1 || memcmp(p, VS_LFS_OID, oid) != 0)
+		return "no 'oid sha256:' line";
+	p += oid;
+	len -= oid;
+	for (i = 0; i < HC_HEX_LEN; i++) {
+		if (p[i] == '\0' || !strchr("0123456789abcdef", p[i]))
+			return "oid is not 64 lower-case hex digits";
+		hex[i] = p[i];
+	}
+	hex[HC_HEX_LEN] = '\0';
+	if (p[HC_HEX_LEN] != '\n' || hc_unhex(hex, sha, HC_HASH_LEN) < 0)
+		return "oid is not 64 lower-case hex digits";
+	p += HC_HEX_LEN + 1;
+	len -= HC_HEX_LEN + 1;
+	if (len < sz || memcmp(p, VS_LFS_SIZE, sz) != 0)
+		return "no 'size' line";
+	p += sz;
+	len -= sz;
+	for (digits = 0; digits < len && p[digits] >= '0' && p[digits] <= '9';
+	     digits++) {
+		unsigned d = (unsigned)(p[digits] - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return "size out of range";
+		v = v * 10 + d;
+	}
+	if (digits == 0 || (digits > 1 && p[0] == '0'))
+		return "size is not a decimal number";
+	if (digits + 1 != len || p[digits] != '\n')
+		return "text after the size line";
+	*size = v;
+	return NULL;
+}
+
+/* 1 if content would read back as an LFS pointer. */
+static int looks_like_pointer(const void *p, size_t len)
+{
+	uint8_t sha[HC_HASH_LEN];
+	uint64_t size;
+
+	return pointer_parse(p, len, sha, &size) == NULL;
+}
+
+/* ---------------------------------------------------------- LFS objects */
+
+static void lfs_rel(const char *hex, char out[80])
+{
+	snprintf(out, 80, "%.2s/%.2s/%s", hex, hex + 2, hex);
+}
+
+/* Open dirfd/name as a directory, creating it (0755) if missing. */
+static int mkdir_open(int dirfd, const char *name, int fsync_parent, int *out)
+{
+	int fd;
+
+	if (mkdirat(dirfd, name, 0755) == 0) {
+		if (fsync_parent && fsync(dirfd) < 0)
+			return hc_error_set(
+				HC_ESYS, "cannot sync directory of '%s'", name);
+	} else if (errno != EEXIST) {
+		return hc_error_set(HC_ESYS, "cannot create directory '%s'",
+				    name);
+	}
+	fd = openat(dirfd, name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return hc_error_set(HC_ESYS, "cannot open directory '%s'",
+				    name);
+	*out = fd;
+	return 0;
+}
+
+/*
+ * Copy the first size bytes of in (by offset, in's file offset unused) to
+ * the current offset of out: copy_file_range where the kernel can,
+ * pread/write where it cannot.
+ */
+static int copy_content(int in, int out, uint64_t size)
+{
+	uint8_t *buf = NULL;
+	uint64_t done = 0;
+	int use_cfr = 1, rc = 0;
+
+	while (done < size) {
+		uint64_t left = size - done;
+
+		if (use_cfr) {
+			loff_t off = (loff_t)done;
+			size_t want =
+				left < (1u << 30) ? (size_t)left : (1u << 30);
+			ssize_t n =
+				copy_file_range(in, &off, out, NULL, want, 0);
+
+			if (n > 0) {
+				done += (uint64_t)n;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno != EXDEV && errno != EINVAL &&
+			    errno != ENOSYS && errno != EOPNOTSUPP &&
+			    errno != ETXTBSY) {
+				rc = hc_error_set(HC_ESYS,
+						  "cannot copy content");
+				goto out;
+			}
+			/* Not supported here, or 0 (EOF, or no support). */
+			use_cfr = 0;
+			continue;
+		}
+		if (!buf) {
+			buf = malloc(chunk_for(left));
+			if (!buf) {
+				rc = hc_error_set(HC_ENOMEM,
+						  "out of memory copying");
+				goto out;
+			}
+		}
+		{
+			size_t len = chunk_for(left);
+
+			rc = read_at(in, buf, len, done, size);
+			if (rc < 0)
+				goto out;
+			rc = hc_write_all(out, buf, len);
+			if (rc < 0)
+				goto out;
+			done += len;
+		}
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+/*
+ * Put the content (fd, or buf when fd < 0) of SHA-256 hex into
+ * lfs/objects unless an object of that size is there.  *existed says
+ * which.  Runs without the repository lock.
+ */
+static int lfs_put(vs_repo *r, int fd, const void *buf, uint64_t size,
+		   const char *hex, int *existed)
+{
+	char d1[3], d2[3], tmp[128], aside[128];
+	int fd1 = -1, fd2 = -1, tfd = -1, rc = 0, n;
+	unsigned long ctr;
+	struct stat st;
+
+	snprintf(d1, sizeof(d1), "%.2s", hex);
+	snprintf(d2, sizeof(d2), "%.2s", hex + 2);
+	rc = mkdir_open(r->lfsfd, d1, r->fsync, &fd1);
+	if (rc < 0)
+		goto out;
+	rc = mkdir_open(fd1, d2, r->fsync, &fd2);
+	if (rc < 0)
+		goto out;
+	ctr = atomic_fetch_add(&tmp_counter, 1);
+	if (fstatat(fd2, hex, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISREG(st.st_mode) && (uint64_t)st.st_size == size) {
+			*existed = 1;
+			goto out;
+		}
+		/*
+		 * Damaged (or not ours): keep it aside for whoever
+		 * investigates, and put the right content in its place.
+		 */
+		n = snprintf(aside, sizeof(aside), ".damaged-%s-%ld-%lu", hex,
+			     (long)getpid(), ctr);
+		if (n < 0 || (size_t)n >= sizeof(aside) ||
+		    renameat(fd2, hex, fd2, aside) < 0) {
+			rc = hc_error_set(HC_ESYS,
+					  "cannot move damaged LFS object "
+					  "'%s' aside",
+					  hex);
+			goto out;
+		}
+	} else if (errno != ENOENT) {
+		rc = hc_error_set(HC_ESYS, "cannot stat LFS object '%s'", hex);
+		goto out;
+	}
+	n = snprintf(tmp, sizeof(tmp), ".tmp-%s-%ld-%lu", hex, (long)getpid(),
+		     ctr);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		rc = hc_error_set(HC_EINVAL, "temporary name too long");
+		goto out;
+	}
+	tfd = openat(fd2, tmp,
+		     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		     0444);
+	if (tfd < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot create '%s'", tmp);
+		goto out;
+	}
+	if (fd >= 0)
+		rc = copy_content(fd, tfd, size);
+	else
+		rc = hc_write_all(tfd, buf, (size_t)size);
+	if (rc == 0 && fchmod(tfd, 0444) < 0)
+		rc = hc_error_set(HC_ESYS, "cannot chmod LFS object '%s'", hex);
+	if (rc == 0 && r->fsync && fsync(tfd) < 0)
+		rc = hc_error_set(HC_ESYS, "cannot sync LFS object '%s'", hex);
+	if (close(tfd) < 0 && rc == 0)
+		rc = hc_error_set(HC_ESYS, "cannot close LFS object '%s'", hex);
+	tfd = -1;
+	if (rc == 0 && renameat(fd2, tmp, fd2, hex) < 0)
+		rc = hc_error_set(HC_ESYS, "cannot rename LFS object '%s'",
+				  hex);
+	if (rc < 0) {
+		(void)unlinkat(fd2, tmp, 0);
+		goto out;
+	}
+	if (r->fsync && fsync(fd2) < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot sync LFS directory of '%s'",
+				  hex);
+		goto out;
+	}
+	*existed = 0;
+out:
+	if (tfd >= 0)
+		close(tfd);
+	if (fd2 >= 0)
+		close(fd2);
+	if (fd1 >= 0)
+		close(fd1);
+	return rc;
+}
+
+/* Open the LFS object hex for reading. */
+static int lfs_open(vs_repo *r, const char *hex, int *out)
+{
+	char rel[80];
+	int fd;
+
+	if (r->lfsfd < 0)
+		return hc_error_set(HC_ENOENT, "LFS object '%s' is missing",
+				    hex);
+	lfs_rel(hex, rel);
+	fd = openat(r->lfsfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return hc_error_set(HC_ENOENT,
+					    "LFS object '%s' is missing", hex);
+		return hc_error_set(HC_ESYS, "cannot open LFS object '%s'",
+				    hex);
+	}
+	*out = fd;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- blobs */
+
+/* Write buf as a blob (if git lacks it); lock held. */
+static int blob_put_locked(vs_repo *r, const void *buf, size_t len,
+			   git_oid *oid, int *existed)
+{
+	int g;
+
+	g = git_odb_hash(oid, buf, len, GIT_OBJECT_BLOB);
+	if (g < 0)
+		return git_fail(g, "cannot hash blob");
+	if (git_odb_exists(r->odb, oid)) {
+		*existed = 1;
+		return 0;
+	}
+	g = git_odb_write(oid, r->odb, buf, len, GIT_OBJECT_BLOB);
+	if (g < 0)
+		return git_fail(g, "cannot write blob");
+	*existed = 0;
+	return 0;
+}
+
+/* The pointer blob for an LFS object, filling out. */
+static int lfs_finish(vs_repo *r, const uint8_t sha[HC_HASH_LEN], uint64_t size,
+		      int obj_existed, struct vs_version *out)
+{
+	char text[256];
+	git_oid oid;
+	int len, rc, blob_existed = 0;
+
+	len = pointer_text(text, sizeof(text), sha, size);
+	if (len < 0)
+		return len;
+	pthread_mutex_lock(&r->lock);
+	rc = blob_put_locked(r, text, (size_t)len, &oid, &blob_existed);
+	pthread_mutex_unlock(&r->lock);
+	if (rc < 0)
+		return rc;
+	out->size = size;
+	memcpy(out->sha256, sha, HC_HASH_LEN);
+	git_oid_tostr(out->blob, sizeof(out->blob), &oid);
+	out->lfs = 1;
+	out->existed = obj_existed && blob_existed;
+	return 0;
+}
+
+/* Store content (fd, or buf when fd < 0) as an LFS object. */
+static int store_lfs(vs_repo *r, int fd, const void *buf, uint64_t size,
+		     const uint8_t *known, struct vs_version *out)
+{
+	uint8_t sha[HC_HASH_LEN], *chunk = NULL;
+	char hex[HC_HEX_LEN + 1];
+	int rc = 0, existed = 0;
+
+	if (known) {
+		memcpy(sha, known, HC_HASH_LEN);
+	} else if (fd < 0) {
+		rc = hc_sha256(buf, (size_t)size, sha);
+		if (rc < 0)
+			goto out;
+	} else {
+		chunk = malloc(chunk_for(size));
+		if (!chunk) {
+			rc = hc_error_set(HC_ENOMEM, "out of memory hashing");
+			goto out;
+		}
+		rc = hash_fd(fd, size, chunk, chunk_for(size), sha, NULL, NULL,
+			     0);
+		if (rc < 0)
+			goto out;
+	}
+	hc_hex(sha, HC_HASH_LEN, hex);
+	rc = lfs_put(r, fd, buf, size, hex, &existed);
+	if (rc < 0)
+		goto out;
+	rc = lfs_finish(r, sha, size, existed, out);
+out:
+	free(chunk);
+	return rc;
+}
+
+/* Stream the first size bytes of fd into a new blob; lock held. */
+static int blob_stream_locked(vs_repo *r, int fd, uint64_t size, uint8_t *buf,
+			      size_t bufsize, uint8_t sha[HC_HASH_LEN],
+			      git_oid *oid)
+{
+	git_odb_stream *st = NULL;
+	hc_sha256_ctx *c = NULL;
+	uint64_t off = 0;
+	int rc, g;
+
+	rc = hc_sha256_new(&c);
+	if (rc < 0)
+		goto out;
+	g = git_odb_open_wstream(&st, r->odb, size, GIT_OBJECT_BLOB);
+	if (g < 0) {
+		rc = git_fail(g, "cannot open blob stream");
+		goto out;
+	}
+	while (off < size) {
+		size_t len =
+			size - off < bufsize ? (size_t)(size - off) : bufsize;
+
+		rc = read_at(fd, buf, len, off, size);
+		if (rc < 0)
+			goto out;
+		rc = hc_sha256_update(c, buf, len);
+		if (rc < 0)
+			goto out;
+		g = git_odb_stream_write(st, (const char *)buf, len);
+		if (g < 0) {
+			rc = git_fail(g, "cannot write blob");
+			goto out;
+		}
+		off += len;
+	}
+	g = git_odb_stream_finalize_write(oid, st);
+	if (g < 0) {
+		rc = git_fail(g, "cannot write blob");
+		goto out;
+	}
+	rc = hc_sha256_final(c, sha);
+out:
+	git_odb_stream_free(st);
+	hc_sha256_free(c);
+	return rc;
+}
+
+int vs_store_fd(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
+		struct vs_version *out)
+{
+	uint8_t sha[HC_HASH_LEN], *buf = NULL;
+	char head[VS_POINTER_MAX];
+	size_t bufsize = chunk_for(size);
+	int rc = 0, exists;
+	git_oid oid;
+
+	if (!r || fd < 0 || !out)
+		return hc_error_set(HC_EINVAL, "vs_store_fd: bad arguments");
+	if (r->readonly)
+		return hc_error_set(HC_EINVAL, "repository opened read-only");
+	if (size >= r->threshold)
+		return store_lfs(r, fd, NULL, size, sha256, out);
+
+	buf = malloc(bufsize);
+	if (!buf)
+		return hc_error_set(HC_ENOMEM, "out of memory storing content");
+	/* First pass: does git have it already?  (No lock needed.) */
+	rc = hash_fd(fd, size, buf, bufsize, sha, &oid, head, sizeof(head));
+	if (rc < 0)
+		goto out;
+	if (size <= sizeof(head) && looks_like_pointer(head, (size_t)size)) {
+		/* Stored as a blob it would read back as a pointer. */
+		if (sha256 && CRYPTO_memcmp(sha, sha256, HC_HASH_LEN) != 0)
+			rc = hc_error_set(HC_EVERIFY, "content does not have "
+						      "the SHA-256 it was said "
+						      "to have");
+		else
+			rc = store_lfs(r, fd, NULL, size, sha, out);
+		goto out;
+	}
+	pthread_mutex_lock(&r->lock);
+	exists = git_odb_exists(r->odb, &oid);
+	if (!exists)
+		rc = blob_stream_locked(r, fd, size, buf, bufsize, sha, &oid);
+	pthread_mutex_unlock(&r->lock);
+	if (rc < 0)
+		goto out;
+	if (sha256 && CRYPTO_memcmp(sha, sha256, HC_HASH_LEN) != 0) {
+		rc = hc_error_set(HC_EVERIFY, "content does not have the "
+					      "SHA-256 it was said to have");
+		goto out;
+	}
+	out->size = size;
+	memcpy(out->sha256, sha, HC_HASH_LEN);
+	git_oid_tostr(out->blob, sizeof(out->blob), &oid);
+	out->lfs = 0;
+	out->existed = exists;
+out:
+	free(buf);
+	return rc;
+}
+
+int vs_store_buf(vs_repo *r, const void *buf, size_t len,
+		 struct vs_version *out)
+{
+	uint8_t sha[HC_HASH_LEN];
+	int rc, existed = 0;
+	git_oid oid;
+
+	if (!r || (!buf && len) || !out)
+		return hc_error_set(HC_EINVAL, "vs_store_buf: bad arguments");
+	if (r->readonly)
+		return hc_error_set(HC_EINVAL, "repository opened read-only");
+	if (!buf)
+		buf = "";
+	if ((uint64_t)len >= r->threshold || looks_like_pointer(buf, len))
+		return store_lfs(r, -1, buf, len, NULL, out);
+	rc = hc_sha256(buf, len, sha);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&r->lock);
+	rc = blob_put_locked(r, buf, len, &oid, &existed);
+	pthread_mutex_unlock(&r->lock);
+	if (rc < 0)
+		return rc;
+	out->size = len;
+	memcpy(out->sha256, sha, HC_HASH_LEN);
+	git_oid_tostr(out->blob, sizeof(out->blob), &oid);
+	out->lfs = 0;
+	out->existed = existed;
+	return 0;
+}
+
+/* ------------------------------------------------------------- reading */
+
+/*
+ * Read blob into *obj (lock held): HC_ENOENT if missing, HC_EFORMAT if
+ * it is not a blob or larger than VS_BLOB_MAX.
+ */
+static int blob_read_locked(vs_repo *r, const git_oid *oid, const char *hex,
+			    git_odb_object **obj)
+{
+	git_object_t type;
+	size_t len;
+	int g;
+
+	g = git_odb_read_header(&len, &type, r->odb, oid);
+	if (g == GIT_ENOTFOUND)
+		return hc_error_set(HC_ENOENT, "blob '%s' is missing", hex);
+	if (g < 0)
+		return git_fail(g, "cannot read object '%s'", hex);
+	if (type != GIT_OBJECT_BLOB)
+		return hc_error_set(HC_EFORMAT,
+				    "object '%s' is a %s, not a blob", hex,
+				    git_object_type2string(type));
+	if (len > VS_BLOB_MAX)
+		return hc_error_set(HC_EFORMAT,
+				    "blob '%s' is too large (%zu bytes)", hex,
+				    len);
+	g = git_odb_read(obj, r->odb, oid);
+	if (g < 0)
+		return git_fail(g, "cannot read blob '%s'", hex);
+	return 0;
+}
+
+/* A sealed, read-only memfd holding len bytes of data. */
+static int memfd_of(const void *data, size_t len, int *out)
+{
+	int fd, rc;
+
+	fd = memfd_create("hozen-version", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return hc_error_set(HC_ESYS, "cannot create memfd");
+	rc = hc_write_all(fd, data, len);
+	if (rc == 0 &&
+	    fcntl(fd, F_ADD_SEALS,
+		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		rc = hc_error_set(HC_ESYS, "cannot seal memfd");
+	if (rc == 0 && lseek(fd, 0, SEEK_SET) < 0)
+		rc = hc_error_set(HC_ESYS, "cannot rewind memfd");
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	*out = fd;
+	return 0;
+}
+
+int vs_open_version(vs_repo *r, const char *blob, int *fd_out,
+		    uint64_t *size_out)
+{
+	git_odb_object *obj = NULL;
+	uint8_t sha[HC_HASH_LEN];
+	char hex[HC_HEX_LEN + 1];
+	uint64_t psize = 0;
+	int rc, fd = -1, lfs = 0;
+	struct stat st;
+	const void *data;
+	git_oid oid;
+	size_t len;
+
+	if (!r || !fd_out)
+		return hc_error_set(HC_EINVAL,
+				    "vs_open_version: bad arguments");
+	rc = oid_parse(&oid, blob);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&r->lock);
+	rc = blob_read_locked(r, &oid, blob, &obj);
+	if (rc == 0) {
+		data = git_odb_object_data(obj);
+		len = git_odb_object_size(obj);
+		if (len <= VS_POINTER_MAX &&
+		    !pointer_parse(data, len, sha, &psize))
+			lfs = 1;
+		else
+			rc = memfd_of(data, len, &fd);
+		psize = lfs ? psize : len;
+	}
+	git_odb_object_free(obj);
+	pthread_mutex_unlock(&r->lock);
+	if (rc < 0)
+		goto out;
+	if (lfs) {
+		hc_hex(sha, HC_HASH_LEN, hex);
+		rc = lfs_open(r, hex, &fd);
+		if (rc < 0)
+			goto out;
+		if (fstat(fd, &st) < 0) {
+			rc = hc_error_set(HC_ESYS,
+					  "cannot stat LFS object '%s'", hex);
+			goto out;
+		}
+		if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != psize) {
+			rc = hc_error_set(HC_EVERIFY,
+					  "LFS object '%s' has %lld bytes, "
+					  "its pointer says %" PRIu64,
+					  hex, (long long)st.st_size, psize);
+			goto out;
+		}
+	}
+	*fd_out = fd;
+	fd = -1;
+	if (size_out)
+		*size_out = psize;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Compare size and hash of a version's content with what the chain says. */
+static int check_content(const char *what, uint64_t have_size,
+			 const uint8_t have[HC_HASH_LEN], uint64_t size,
+			 const uint8_t sha256[HC_HASH_LEN])
+{
+	char a[HC_HEX_LEN + 1], b[HC_HEX_LEN + 1];
+
+	if (have_size != size)
+		return hc_error_set(HC_EVERIFY,
+				    "%s has %" PRIu64
+				    " bytes, expected %" PRIu64,
+				    what, have_size, size);
+	if (CRYPTO_memcmp(have, sha256, HC_HASH_LEN) != 0) {
+		hc_hex(have, HC_HASH_LEN, a);
+		hc_hex(sha256, HC_HASH_LEN, b);
+		return hc_error_set(HC_EVERIFY,
+				    "%s has SHA-256 %s, expected %s", what, a,
+				    b);
+	}
+	return 0;
+}
+
+int vs_check_version(vs_repo *r, const char *blob, uint64_t size,
+		     const uint8_t sha256[HC_HASH_LEN], int lfs)
+{
+	git_odb_object *obj = NULL;
+	uint8_t have[HC_HASH_LEN], psha[HC_HASH_LEN], *buf = NULL;
+	char hex[HC_HEX_LEN + 1], what[128];
+	const char *why = NULL;
+	uint64_t psize = 0;
+	int rc, fd = -1;
+	struct stat st;
+	git_oid oid;
+	size_t len;
+
+	if (!r || !sha256)
+		return hc_error_set(HC_EINVAL,
+				    "vs_check_version: bad arguments");
+	rc = oid_parse(&oid, blob);
+	if (rc < 0)
+		return rc == HC_EINVAL ? recode(HC_EFORMAT, "") : rc;
+	pthread_mutex_lock(&r->lock);
+	rc = blob_read_locked(r, &oid, blob, &obj);
+	if (rc == HC_ENOENT || rc == HC_EFORMAT)
+		rc = recode(HC_EVERIFY, "");
+	if (rc == 0) {
+		len = git_odb_object_size(obj);
+		snprintf(what, sizeof(what), "blob '%s'", blob);
+		if (!lfs) {
+			rc = hc_sha256(git_odb_object_data(obj), len, have);
+			if (rc == 0)
+				rc = check_content(what, len, have, size,
+						   sha256);
+		} else {
+			why = pointer_parse(git_odb_object_data(obj), len, psha,
+					    &psize);
+			if (why)
+				rc = hc_error_set(HC_EVERIFY,
+						  "blob '%s' is not a Git LFS "
+						  "pointer: %s",
+						  blob, why);
+			else
+				rc = check_content(what, psize, psha, size,
+						   sha256);
+		}
+	}
+	git_odb_object_free(obj);
+	pthread_mutex_unlock(&r->lock);
+	if (rc < 0 || !lfs)
+		goto out;
+
+	hc_hex(psha, HC_HASH_LEN, hex);
+	rc = lfs_open(r, hex, &fd);
+	if (rc == HC_ENOENT)
+		rc = recode(HC_EVERIFY, "");
+	if (rc < 0)
+		goto out;
+	if (fstat(fd, &st) < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot stat LFS object '%s'", hex);
+		goto out;
+	}
+	snprintf(what, sizeof(what), "LFS object '%.16s...'", hex);
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size) {
+		rc = hc_error_set(HC_EVERIFY,
+				  "%s has %lld bytes, expected %" PRIu64, what,
+				  (long long)st.st_size, size);
+		goto out;
+	}
+	buf = malloc(chunk_for(size));
+	if (!buf) {
+		rc = hc_error_set(HC_ENOMEM, "out of memory checking");
+		goto out;
+	}
+	rc = hash_fd(fd, size, buf, chunk_for(size), have, NULL, NULL, 0);
+	if (rc == HC_EFORMAT) /* shrank while we read it */
+		rc = recode(HC_EVERIFY, "LFS object: ");
+	if (rc == 0)
+		rc = check_content(what, size, have, size, sha256);
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* ------------------------------------------------------------- staging */
+
+/*
+ * Paths are relative to the mount root: non-empty components separated
+ * by single '/', none of them "." or "..".
+ */
+static int path_check(const char *path)
+{
+	const char *p, *slash;
+	size_t n;
+
+	if (!path || !*path)
+		return hc_error_set(HC_EINVAL, "empty path");
+	if (strlen(path) >= PATH_MAX)
+		return hc_error_set(HC_EINVAL, "path too long");
+	for (p = path;; p = slash + 1) {
+		slash = strchr(p, '/');
+		n = slash ? (size_t)(slash - p) : strlen(p);
+		if (n == 0 || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return hc_error_set(HC_EINVAL, "bad path '%s'", path);
+		if (!slash)
+			return 0;
+	}
+}
+
+/* Ask libgit2 whether each component can be a tree entry; lock held. */
+static int path_check_git_locked(vs_repo *r, const char *path)
+{
+	static const git_oid any = {{1}};
+	char name[NAME_MAX + 1];
+	const char *p, *slash;
+	size_t n;
+	int g;
+
+	for (p = path;; p = slash + 1) {
+		slash = strchr(p, '/');
+		n = slash ? (size_t)(slash - p) : strlen(p);
+		if (n > NAME_MAX)
+			return hc_error_set(HC_EINVAL, "name too long in '%s'",
+					    path);
+		memcpy(name, p, n);
+		name[n] = '\0';
+		/* A gitlink entry: only the name is checked. */
+		g = git_treebuilder_insert(NULL, r->check, name, &any,
+					   GIT_FILEMODE_COMMIT);
+		git_treebuilder_clear(r->check);
+		if (g < 0)
+			return git_fail(GIT_EINVALID,
+					"git cannot store path '%s'", path);
+		if (!slash)
+			return 0;
+	}
+}
+
+static int op_add(vs_repo *r, const char *path, const git_oid *oid,
+		  unsigned mode, int is_remove)
+{
+	struct vs_op *op;
+
+	if (r->n_ops == r->cap_ops) {
+		size_t cap = r->cap_ops ? 2 * r->cap_ops : 64;
+		struct vs_op *ops = realloc(r->ops, cap * sizeof(*ops));
+
+		if (!ops)
+			return hc_error_set(HC_ENOMEM, "out of memory staging");
+		r->ops = ops;
+		r->cap_ops = cap;
+	}
+	op = &r->ops[r->n_ops];
+	memset(op, 0, sizeof(*op));
+	op->path = strdup(path);
+	if (!op->path)
+		return hc_error_set(HC_ENOMEM, "out of memory staging");
+	if (oid)
+		git_oid_cpy(&op->id, oid);
+	op->mode = mode;
+	op->remove = is_remove;
+	r->n_ops++;
+	return 0;
+}
+
+int vs_stage(vs_repo *r, const char *path, const char *blob, unsigned mode)
+{
+	git_object_t type;
+	git_oid oid;
+	size_t len;
+	int rc, g;
+
+	if (!r || r->readonly)
+		return hc_error_set(HC_EINVAL,
+				    "vs_stage: no writable repository");
+	if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE &&
+	    mode != GIT_FILEMODE_LINK)
+		return hc_error_set(HC_EINVAL, "bad mode 0%o for '%s'", mode,
+				    path ? path : "");
+	rc = path_check(path);
+	if (rc < 0)
+		return rc;
+	rc = oid_parse(&oid, blob);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&r->lock);
+	rc = path_check_git_locked(r, path);
+	if (rc < 0)
+		goto out;
+	g = git_odb_read_header(&len, &type, r->odb, &oid);
+	if (g < 0) {
+		rc = git_fail(g, "cannot stage '%s' as blob '%s'", path, blob);
+		goto out;
+	}
+	if (type != GIT_OBJECT_BLOB) {
+		rc = hc_error_set(HC_EINVAL,
+				  "cannot stage '%s': '%s' is not a "
+				  "blob",
+				  path, blob);
+		goto out;
+	}
+	rc = op_add(r, path, &oid, mode, 0);
+out:
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+int vs_stage_remove(vs_repo *r, const char *path)
+{
+	int rc;
+
+	if (!r || r->readonly)
+		return hc_error_set(HC_EINVAL,
+				    "vs_stage_remove: no writable repository");
+	rc = path_check(path);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&r->lock);
+	rc = op_add(r, path, NULL, 0, 1);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+size_t vs_staged(vs_repo *r)
+{
+	size_t n;
+
+	if (!r)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	n = r->n_ops;
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+static void ops_clear(vs_repo *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_ops; i++)
+		free(r->ops[i].path);
+	r->n_ops = 0;
+}
+
+/* --------------------------------------------------------- committing */
+
+/*
+ * git_tree_create_updated() applies a batch of updates at once and
+ * cannot remove and re-add below one path, nor turn a file into a
+ * directory or back.  The staged list is therefore cut into batches in
+ * which no path is another's ancestor (a later change to the same path
+ * replaces the earlier one); each batch is applied on the tree the
+ * previous one made.  Before a batch, whatever stands in an upsert's
+ * way (a tree where a file goes, a file where a directory goes) is
+ * removed, as the filesystem must have done.
+ */
+
+/* A set of path prefixes of the current batch. */
+struct pathset {
+	struct slot {
+		const char *key; /* NULL: empty */
+		size_t len;
+		size_t idx; /* PATH: index in the batch */
+		int dir;    /* 1: a proper ancestor of a batch path */
+	} * slots;
+	size_t cap; /* a power of two */
+};
+
+static struct slot *ps_find(struct pathset *s, const char *key, size_t len)
+{
+	uint64_t h = 1469598103934665603ull;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
+	for (i = (size_t)h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+		struct slot *sl = &s->slots[i];
+
+		if (!sl->key || (sl->len == len && !memcmp(sl->key, key, len)))
+			return sl;
+	}
+}
+
+struct batch {
+	git_tree_update *upd;
+	size_t n;
+	struct pathset set;
+	/* Scratch for one flush. */
+	git_tree_update *keep, *pre;
+	char **owned; /* prefixes allocated for pre */
+	size_t n_owned;
+};
+
+static int upd_cmp(const void *a, const void *b)
+{
+	const git_tree_update *x = a, *y = b;
+
+	return strcmp(x->path, y->path);
+}
+
+/*
+ * Apply updates on *base (NULL: the empty tree), replacing *base with the
+ * result; lock held.
+ */
+static int tree_apply(vs_repo *r, git_tree **base, git_tree_update *upd,
+		      size_t n)
+{
+	git_tree *next = NULL;
+	git_oid oid;
+	int g;
+
+	if (n == 0)
+		return 0;
+	g = git_tree_create_updated(&oid, r->repo, *base, n, upd);
+	if (g < 0)
+		return git_fail(g, "cannot build tree");
+	g = git_tree_lookup(&next, r->repo, &oid);
+	if (g < 0)
+		return git_fail(g, "cannot read back tree");
+	git_tree_free(*base);
+	*base = next;
+	return 0;
+}
+
+/* Look path up in base: 1 found (*is_tree set), 0 absent, or an error. */
+static int tree_has(git_tree *base, const char *path, int *is_tree)
+{
+	git_tree_entry *e = NULL;
+	int g;
+
+	if (!base)
+		return 0;
+	g = git_tree_entry_bypath(&e, base, path);
+	if (g == GIT_ENOTFOUND)
+		return 0;
+	if (g < 0)
+		return git_fail(g, "cannot look up '%s'", path);
+	*is_tree = git_tree_entry_type(e) == GIT_OBJECT_TREE;
+	git_tree_entry_free(e);
+	return 1;
+}
+
+/* What blocks an upsert of path: the deepest ancestor that is a file. */
+static int blocking_file(git_tree *base, const char *path, char **out)
+{
+	const char *slash;
+	int rc, is_tree = 0;
+	char *prefix;
+
+	for (slash = strchr(path, '/'); slash; slash = strchr(slash + 1, '/')) {
+		prefix = strndup(path, (size_t)(slash - path));
+		if (!prefix)
+			return hc_error_set(HC_ENOMEM, "out of memory");
+		rc = tree_has(base, prefix, &is_tree);
+		if (rc <= 0 || is_tree) {
+			free(prefix);
+			if (rc <= 0)
+				return rc;
+			continue;
+		}
+		*out = prefix;
+		return 1;
+	}
+	return 0;
+}
+
+/* Apply the current batch on *base; lock held. */
+static int batch_flush(vs_repo *r, struct batch *b, git_tree **base)
+{
+	size_t i, n_keep = 0, n_pre = 0, n_uniq = 0;
+	int rc = 0, found, is_tree = 0;
+	char *prefix = NULL;
+
+	for (i = 0; i < b->n; i++) {
+		git_tree_update *u = &b->upd[i];
+
+		found = tree_has(*base, u->path, &is_tree);
+		if (found < 0) {
+			rc = found;
+			goto out;
+		}
+		if (u->action == GIT_TREE_UPDATE_REMOVE) {
+			if (found) /* removing what is not there: nothing */
+				b->keep[n_keep++] = *u;
+			continue;
+		}
+		b->keep[n_keep++] = *u;
+		if (found && is_tree) {
+			b->pre[n_pre].action = GIT_TREE_UPDATE_REMOVE;
+			b->pre[n_pre++].path = u->path;
+		} else if (!found) {
+			rc = blocking_file(*base, u->path, &prefix);
+			if (rc < 0)
+				goto out;
+			if (rc == 1) {
+				b->owned[b->n_owned++] = prefix;
+				b->pre[n_pre].action = GIT_TREE_UPDATE_REMOVE;
+				b->pre[n_pre++].path = prefix;
+			}
+			rc = 0;
+		}
+	}
+	if (n_pre) {
+		qsort(b->pre, n_pre, sizeof(*b->pre), upd_cmp);
+		for (i = 0; i < n_pre; i++)
+			if (!n_uniq ||
+			    strcmp(b->pre[n_uniq - 1].path, b->pre[i].path))
+				b->pre[n_uniq++] = b->pre[i];
+		rc = tree_apply(r, base, b->pre, n_uniq);
+		if (rc < 0)
+			goto out;
+	}
+	rc = tree_apply(r, base, b->keep, n_keep);
+out:
+	for (i = 0; i < b->n_owned; i++)
+		free(b->owned[i]);
+	b->n_owned = 0;
+	b->n = 0;
+	memset(b->set.slots, 0, b->set.cap * sizeof(*b->set.slots));
+	return rc;
+}
+
+/* Add op to the batch, flushing first if it conflicts; lock held. */
+static int batch_add(vs_repo *r, struct batch *b, const struct vs_op *op,
+		     git_tree **base)
+{
+	const char *p = op->path, *slash;
+	size_t len = strlen(p);
+	struct slot *sl;
+	int rc, conflict;
+	git_tree_update *u;
+
+	sl = ps_find(&b->set, p, len);
+	conflict = sl->key && sl->dir;
+	for (slash = strchr(p, '/'); !conflict && slash;
+	     slash = strchr(slash + 1, '/')) {
+		struct slot *a = ps_find(&b->set, p, (size_t)(slash - p));
+
+		conflict = a->key && !a->dir;
+	}
+	if (conflict) {
+		rc = batch_flush(r, b, base);
+		if (rc < 0)
+			return rc;
+	}
+	sl = ps_find(&b->set, p, len);
+	if (sl->key) {
+		u = &b->upd[sl->idx]; /* same path: the later change wins */
+	} else {
+		u = &b->upd[b->n];
+		sl->key = p;
+		sl->len = len;
+		sl->idx = b->n++;
+		sl->dir = 0;
+		for (slash = strchr(p, '/'); slash;
+		     slash = strchr(slash + 1, '/')) {
+			struct slot *a =
+				ps_find(&b->set, p, (size_t)(slash - p));
+
+			if (!a->key) {
+				a->key = p;
+				a->len = (size_t)(slash - p);
+				a->dir = 1;
+			}
+		}
+	}
+	memset(u, 0, sizeof(*u));
+	u->path = p;
+	if (op->remove) {
+		u->action = GIT_TREE_UPDATE_REMOVE;
+	} else {
+		u->action = GIT_TREE_UPDATE_UPSERT;
+		git_oid_cpy(&u->id, &op->id);
+		u->filemode = (git_filemode_t)op->mode;
+	}
+	return 0;
+}
+
+/* The tree of the staged changes on top of base (consumed); lock held. */
+static int staged_tree(vs_repo *r, git_tree **base, git_oid *out)
+{
+	struct batch b = {0};
+	git_treebuilder *empty = NULL;
+	size_t i, keys = 1;
+	const char *s;
+	int rc = 0, g;
+
+	for (i = 0; i < r->n_ops; i++)
+		for (keys++, s = r->ops[i].path; (s = strchr(s, '/')); s++)
+			keys++;
+	b.set.cap = 16;
+	while (b.set.cap < 2 * keys)
+		b.set.cap *= 2;
+	b.set.slots = calloc(b.set.cap, sizeof(*b.set.slots));
+	b.upd = calloc(r->n_ops, sizeof(*b.upd));
+	b.keep = calloc(r->n_ops, sizeof(*b.keep));
+	b.pre = calloc(r->n_ops, sizeof(*b.pre));
+	b.owned = calloc(r->n_ops, sizeof(*b.owned));
+	if (!b.set.slots || !b.upd || !b.keep || !b.pre || !b.owned) {
+		rc = hc_error_set(HC_ENOMEM, "out of memory committing");
+		goto out;
+	}
+	for (i = 0; i < r->n_ops; i++) {
+		rc = batch_add(r, &b, &r->ops[i], base);
+		if (rc < 0)
+			goto out;
+	}
+	rc = batch_flush(r, &b, base);
+	if (rc < 0)
+		goto out;
+	if (*base) {
+		git_oid_cpy(out, git_tree_id(*base));
+		goto out;
+	}
+	/* Everything removed from an empty history: the empty tree. */
+	g = git_treebuilder_new(&empty, r->repo, NULL);
+	if (g == 0)
+		g = git_treebuilder_write(out, empty);
+	if (g < 0)
+		rc = git_fail(g, "cannot write the empty tree");
+out:
+	git_treebuilder_free(empty);
+	free(b.set.slots);
+	free(b.upd);
+	free(b.keep);
+	free(b.pre);
+	free(b.owned);
+	return rc;
+}
+
+/*
+ * Keep every version of the batch reachable: a commit on VS_KEEP_REF whose
+ * tree holds each staged blob under its own id.  The snapshot on VS_REF
+ * holds only a path's last version of the batch (and none of a file
+ * created and removed within it); this ref holds them all, so that no
+ * version is ever unreachable (git gc would prune it).  Lock held.
+ */
+static int keep_versions(vs_repo *r, const char *msg, const git_signature *sig)
+{
+	git_treebuilder *tb = NULL;
+	git_commit *parent = NULL;
+	git_tree *tree = NULL;
+	git_oid head, tree_id, commit_id;
+	char name[GIT_OID_HEXSZ + 1];
+	int g, have_head, rc = 0;
+	size_t i;
+
+	g = git_reference_name_to_id(&head, r->repo, VS_KEEP_REF);
+	have_head = g == 0;
+	if (g < 0 && g != GIT_ENOTFOUND)
+		return git_fail(g, "cannot read '%s'", VS_KEEP_REF);
+	if (have_head && (g = git_commit_lookup(&parent, r->repo, &head)) < 0)
+		return git_fail(g, "cannot read '%s'", VS_KEEP_REF);
+	g = git_treebuilder_new(&tb, r->repo, NULL);
+	for (i = 0; g == 0 && i < r->n_ops; i++) {
+		if (r->ops[i].remove)
+			continue;
+		git_oid_tostr(name, sizeof(name), &r->ops[i].id);
+		g = git_treebuilder_insert(NULL, tb, name, &r->ops[i].id,
+					   r->ops[i].mode == GIT_FILEMODE_LINK
+						   ? GIT_FILEMODE_LINK
+						   : GIT_FILEMODE_BLOB);
+	}
+	if (g == 0 && git_treebuilder_entrycount(tb) == 0)
+		goto out; /* only removals: nothing new to keep */
+	if (g == 0)
+		g = git_treebuilder_write(&tree_id, tb);
+	if (g == 0)
+		g = git_tree_lookup(&tree, r->repo, &tree_id);
+	if (g == 0)
+		g = git_commit_create(&commit_id, r->repo, VS_KEEP_REF, sig,
+				      sig, NULL, msg, tree, have_head ? 1 : 0,
+				      (const git_commit **)&parent);
+	if (g < 0)
+		rc = git_fail(g, "cannot keep the versions of the batch");
+out:
+	git_tree_free(tree);
+	git_treebuilder_free(tb);
+	git_commit_free(parent);
+	return rc;
+}
+
+int vs_commit(vs_repo *r, uint64_t first, uint64_t last, const char *summary,
+	      char commit_out[41])
+{
+	git_commit *parent = NULL;
+	git_signature *sig = NULL;
+	git_tree *base = NULL, *tree = NULL;
+	git_oid head, tree_id, commit_id;
+	char *msg = NULL;
+	int rc = 0, g, have_head, n;
+	size_t len;
+
+	if (!r || !summary || !*summary || strchr(summary, '\n') ||
+	    first > last)
+		return hc_error_set(HC_EINVAL, "vs_commit: bad arguments");
+	len = strlen(summary) + 64;
+	msg = malloc(len);
+	if (!msg)
+		return hc_error_set(HC_ENOMEM, "out of memory committing");
+	n = snprintf(msg, len, "%s\n\nHozen-Records: %" PRIu64 "-%" PRIu64 "\n",
+		     summary, first, last);
+	if (n < 0 || (size_t)n >= len) {
+		free(msg);
+		return hc_error_set(HC_EINVAL, "commit message too long");
+	}
+
+	pthread_mutex_lock(&r->lock);
+	if (r->n_ops == 0) {
+		rc = 1;
+		goto out;
+	}
+	g = git_reference_name_to_id(&head, r->repo, VS_REF);
+	have_head = g == 0;
+	if (g < 0 && g != GIT_ENOTFOUND) {
+		rc = git_fail(g, "cannot read '%s'", VS_REF);
+		goto out;
+	}
+	if (have_head) {
+		g = git_commit_lookup(&parent, r->repo, &head);
+		if (g == 0)
+			g = git_commit_tree(&base, parent);
+		if (g < 0) {
+			rc = git_fail(g, "cannot read the head commit");
+			goto out;
+		}
+	}
+	rc = staged_tree(r, &base, &tree_id);
+	if (rc < 0)
+		goto out;
+	g = git_tree_lookup(&tree, r->repo, &tree_id);
+	if (g == 0)
+		g = git_signature_now(&sig, VS_SIGNATURE_NAME,
+				      VS_SIGNATURE_EMAIL);
+	if (g == 0)
+		g = git_commit_create(&commit_id, r->repo, VS_REF, sig, sig,
+				      NULL, msg, tree, have_head ? 1 : 0,
+				      (const git_commit **)&parent);
+	if (g < 0) {
+		rc = git_fail(g, "cannot commit");
+		goto out;
+	}
+	rc = keep_versions(r, msg, sig);
+	if (rc < 0)
+		goto out;
+	ops_clear(r);
+	git_oid_tostr(commit_out, 41, &commit_id);
+out:
+	pthread_mutex_unlock(&r->lock);
+	git_signature_free(sig);
+	git_tree_free(tree);
+	git_tree_free(base);
+	git_commit_free(parent);
+	free(msg);
+	return rc;
+}
+
+/* ------------------------------------------------------ open and close */
+
+/* 1 if dirfd holds nothing but "." and "..", 0 if it holds more. */
+static int dir_empty(int dirfd)
+{
+	struct dirent *de;
+	int fd, empty = 1;
+	DIR *d;
+
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return hc_error_set(HC_ESYS, "cannot open 'git'");
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return hc_error_set(HC_ESYS, "cannot read 'git'");
+	}
+	errno = 0;
+	while (empty && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = 0;
+	if (empty && errno) {
+		closedir(d);
+		return hc_error_set(HC_ESYS, "cannot read 'git'");
+	}
+	closedir(d);
+	return empty;
+}
+
+/* The absolute path of dirfd, for libgit2. */
+static int fd_path(int dirfd, char *out, size_t n)
+{
+	char proc[64];
+	ssize_t len;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dirfd);
+	len = readlink(proc, out, n);
+	if (len < 0)
+		return hc_error_set(HC_ESYS, "cannot resolve the store path");
+	if ((size_t)len >= n)
+		return hc_error_set(HC_EINVAL, "store path too long");
+	out[len] = '\0';
+	if (out[0] != '/')
+		return hc_error_set(HC_EINVAL, "store path '%s' is not usable",
+				    out);
+	return 0;
+}
+
+static int repo_create(git_repository **out, const char *path, int do_fsync,
+		       int gitfd)
+{
+	git_repository_init_options o;
+	int g, rc;
+
+	g = git_repository_init_options_init(
+		&o, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+	if (g < 0)
+		return git_fail(g, "cannot create repository '%s'", path);
+	o.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_NO_REINIT;
+	o.initial_head = VS_REF;
+	o.description = "hozen: file versions of an evidence store";
+	g = git_repository_init_ext(out, path, &o);
+	if (g < 0)
+		return git_fail(g, "cannot create repository '%s'", path);
+	if (!do_fsync)
+		return 0;
+	rc = hc_fsync_dir(gitfd, "objects");
+	if (rc == 0)
+		rc = hc_fsync_dir(gitfd, "refs/heads");
+	if (rc == 0)
+		rc = hc_fsync_dir(gitfd, "refs");
+	if (rc == 0)
+		rc = hc_fsync_dir(gitfd, ".");
+	return rc;
+}
+
+/*
+ * Open STORE/git; with create, make the repository in an empty directory
+ * and lfs/objects; without, change nothing on disk (read-only use).
+ */
+static int repo_open(vs_repo **out, int storefd, const struct vs_options *opts,
+		     int create)
+{
+	vs_repo *r = NULL;
+	char path[PATH_MAX];
+	int gitfd = -1, lfsdir = -1, rc, g, empty;
+
+	if (!out)
+		return hc_error_set(HC_EINVAL, "vs_open: bad arguments");
+	if (opts && opts->lfs_threshold > VS_BLOB_MAX)
+		return hc_error_set(HC_EINVAL, "LFS threshold above %u bytes",
+				    VS_BLOB_MAX);
+	pthread_once(&git_once, git_init);
+	if (git_init_rc < 0)
+		return git_fail(git_init_rc, "cannot initialise libgit2");
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	r->lfsfd = -1;
+	r->readonly = !create;
+	r->threshold = opts && opts->lfs_threshold ? opts->lfs_threshold
+						   : VS_LFS_THRESHOLD;
+	r->fsync = create && (opts ? !!opts->fsync : 1);
+	rc = pthread_mutex_init(&r->lock, NULL);
+	if (rc) {
+		errno = rc;
+		free(r);
+		return hc_error_set(HC_ESYS, "cannot create lock");
+	}
+	if (r->fsync) {
+		g = git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+		if (g < 0) {
+			rc = git_fail(g, "cannot enable fsync");
+			goto out;
+		}
+	}
+
+	gitfd = openat(storefd, "git",
+		       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (gitfd < 0) {
+		rc = hc_error_set(errno == ENOENT ? HC_ENOENT : HC_ESYS,
+				  "cannot open the store's 'git'");
+		goto out;
+	}
+	rc = fd_path(gitfd, path, sizeof(path));
+	if (rc < 0)
+		goto out;
+	empty = dir_empty(gitfd);
+	if (empty < 0) {
+		rc = empty;
+		goto out;
+	}
+	if (empty && !create) {
+		rc = hc_error_set(HC_ENOENT, "the store's 'git' is empty");
+		goto out;
+	}
+	if (empty) {
+		rc = repo_create(&r->repo, path, r->fsync, gitfd);
+		if (rc < 0)
+			goto out;
+	} else {
+		g = git_repository_open_bare(&r->repo, path);
+		if (g < 0) {
+			/* Not "absent": something is there and is broken. */
+			rc = git_fail(g, "cannot open repository '%s'", path);
+			if (rc == HC_ENOENT)
+				rc = recode(HC_EFORMAT, "");
+			goto out;
+		}
+	}
+	g = git_repository_odb(&r->odb, r->repo);
+	if (g == 0)
+		g = git_treebuilder_new(&r->check, r->repo, NULL);
+	if (g < 0) {
+		rc = git_fail(g, "cannot open repository '%s'", path);
+		goto out;
+	}
+	if (create) {
+		rc = mkdir_open(gitfd, VS_LFS_DIR, r->fsync, &lfsdir);
+		if (rc == 0)
+			rc = mkdir_open(lfsdir, "objects", r->fsync, &r->lfsfd);
+		if (rc < 0)
+			goto out;
+	} else {
+		r->lfsfd =
+			openat(gitfd, VS_LFS_OBJECTS,
+			       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (r->lfsfd < 0 && errno != ENOENT) {
+			rc = hc_error_set(HC_ESYS, "cannot open '%s'",
+					  VS_LFS_OBJECTS);
+			goto out;
+		}
+	}
+	*out = r;
+	r = NULL;
+out:
+	if (lfsdir >= 0)
+		close(lfsdir);
+	if (gitfd >= 0)
+		close(gitfd);
+	vs_close(r);
+	return rc;
+}
+
+int vs_open(vs_repo **out, int storefd, const struct vs_options *opts)
+{
+	return repo_open(out, storefd, opts, 1);
+}
+
+int vs_open_existing(vs_repo **out, int storefd)
+{
+	return repo_open(out, storefd, NULL, 0);
+}
+
+int vs_commit_message(vs_repo *r, const char *commit, char **out)
+{
+	git_commit *c = NULL;
+	git_object_t type;
+	char *msg = NULL;
+	git_oid oid;
+	size_t len;
+	int rc, g;
+
+	if (!r || !out)
+		return hc_error_set(HC_EINVAL,
+				    "vs_commit_message: bad arguments");
+	rc = oid_parse(&oid, commit);
+	if (rc < 0)
+		return recode(HC_EFORMAT, "");
+	pthread_mutex_lock(&r->lock);
+	g = git_odb_read_header(&len, &type, r->odb, &oid);
+	if (g == GIT_ENOTFOUND)
+		rc = hc_error_set(HC_ENOENT, "commit '%s' is missing", commit);
+	else if (g < 0)
+		rc = git_fail(g, "cannot read object '%s'", commit);
+	else if (type != GIT_OBJECT_COMMIT)
+		rc = hc_error_set(HC_EFORMAT,
+				  "object '%s' is a %s, not a commit", commit,
+				  git_object_type2string(type));
+	if (rc == 0) {
+		g = git_commit_lookup(&c, r->repo, &oid);
+		if (g < 0)
+			rc = git_fail(g, "cannot read commit '%s'", commit);
+		if (rc == HC_ENOENT) /* there, but does not parse */
+			rc = recode(HC_EFORMAT, "");
+	}
+	if (rc == 0) {
+		msg = strdup(git_commit_message_raw(c));
+		if (!msg)
+			rc = hc_error_set(HC_ENOMEM, "out of memory");
+	}
+	git_commit_free(c);
+	pthread_mutex_unlock(&r->lock);
+	if (rc == 0)
+		*out = msg;
+	return rc;
+}
+
+void vs_close(vs_repo *r)
+{
+	if (!r)
+		return;
+	ops_clear(r);
+	free(r->ops);
+	git_treebuilder_free(r->check);
+	git_odb_free(r->odb);
+	git_repository_free(r->repo);
+	if (r->lfsfd >= 0)
+		close(r->lfsfd);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}

@@ -1,0 +1,166 @@
+/*
+ * versions.h - internal to fs/: the store's git repository of file
+ * versions (STORE/git, a bare repository written with libgit2).
+ *
+ * A version is the content of a file at one moment (a close or fsync
+ * through the mount, a capture).  Small content is a git blob; content of
+ * at least `lfs_threshold` bytes is stored the way Git LFS stores it: a
+ * pointer blob ("version https://git-lfs.github.com/spec/v1\noid
+ * sha256:HEX\nsize N\n") in git, the content itself as
+ * STORE/git/lfs/objects/HEX[0:2]/HEX[2:4]/HEX.  Content git already has
+ * (same blob id / same LFS oid) is not stored again.
+ *
+ * Commits snapshot a tree of paths (relative to the mount root, no
+ * leading '/') to blobs; staged changes are kept in memory until
+ * vs_commit().  Each commit's message names the range of chain records it
+ * covers (trailer "Hozen-Records: FIRST-LAST").
+ *
+ * Content that would itself read back as an LFS pointer is always
+ * stored as LFS, whatever its size, so that a blob is an LFS pointer
+ * exactly when it parses as one.
+ *
+ * Every version staged in a batch is also kept reachable from the ref
+ * refs/hozen/versions, whose commits' trees name each blob of their batch
+ * by its id, so that a version replaced or removed before the batch's
+ * commit is never garbage to git.
+ *
+ * Thread safety: every function may be called from several threads; the
+ * repository serialises internally (one lock around libgit2; hashing and
+ * copying LFS content run outside it).  Errors use hashchain's convention.
+ */
+#ifndef HOZEN_FS_VERSIONS_H
+#define HOZEN_FS_VERSIONS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hashchain.h"
+
+typedef struct vs_repo vs_repo;
+
+#define VS_LFS_THRESHOLD (1u << 20)  /* default lfs_threshold */
+#define VS_BLOB_MAX	 (64u << 20) /* largest blob read back */
+
+/*
+ * With opts NULL: threshold 1 MiB, fsync on.  A zeroed struct means fsync
+ * OFF.  fsync of git's own files is a process-wide libgit2 setting: once
+ * a repository is opened with fsync, every repository in the process
+ * fsyncs its git objects and refs (LFS objects follow each repository's
+ * own setting).
+ */
+struct vs_options {
+	uint64_t lfs_threshold; /* 0: 1 MiB; at most VS_BLOB_MAX */
+	int fsync;		/* fsync objects and refs */
+};
+
+/* A stored version. */
+struct vs_version {
+	uint64_t size;
+	uint8_t sha256[HC_HASH_LEN];
+	char blob[41]; /* git blob id (the pointer blob for LFS), hex */
+	int lfs;       /* stored as an LFS object */
+	int existed;   /* git already had it */
+};
+
+/*
+ * Open the repository at STORE/git (storefd), creating a bare repository
+ * (HEAD -> refs/heads/main) there if the directory is empty, and
+ * STORE/git/lfs/objects if missing.  STORE/git must exist (HC_ENOENT).
+ * opts may be NULL.  HC_EINVAL for a threshold above VS_BLOB_MAX.
+ */
+int vs_open(vs_repo **out, int storefd, const struct vs_options *opts);
+/*
+ * Open the repository at STORE/git for reading (verification), changing
+ * nothing on disk; storing and staging then fail with HC_EINVAL.
+ * HC_ENOENT if STORE/git is missing or empty (never mounted), HC_EFORMAT
+ * if it holds something that is not a repository.
+ */
+int vs_open_existing(vs_repo **out, int storefd);
+
+/*
+ * Store the first `size` bytes of the open file fd as a version.  If
+ * sha256 is non-NULL it is the known SHA-256 of exactly those bytes
+ * (hashed while they streamed past) and the content is not re-hashed
+ * for LFS; otherwise it is computed.  For a blob the content is always
+ * hashed, and HC_EVERIFY is returned if it does not match sha256.  Reads
+ * fd (which must be readable) with pread or copy_file_range (its offset is
+ * not used); memory stays bounded (1 MiB chunks) whatever the size.  The
+ * caller keeps the content still while it is stored.  HC_EFORMAT if fd
+ * holds fewer than size bytes.
+ *
+ * An LFS object already present with another size is moved aside
+ * (.damaged-HEX-...) and replaced.
+ */
+int vs_store_fd(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
+		struct vs_version *out);
+/*
+ * Store a buffer (small content: symlink targets, command output); as
+ * LFS if len >= the threshold.
+ */
+int vs_store_buf(vs_repo *r, const void *buf, size_t len,
+		 struct vs_version *out);
+
+/*
+ * Stage path -> blob (mode 0100644, 0100755 or 0120000) for the next
+ * commit.  Later changes to a path win over earlier ones; an upsert
+ * replaces whatever stands in its way (a directory where the file goes,
+ * a file where one of its directories goes).  path: non-empty
+ * components separated by single '/', none "." or "..", no leading or
+ * trailing '/'.  HC_EINVAL for a bad path or mode, or a name git refuses
+ * in a tree (".git", and its NTFS/HFS aliases such as "git~1");
+ * HC_ENOENT if blob is not in the repository.
+ */
+int vs_stage(vs_repo *r, const char *path, const char *blob, unsigned mode);
+/*
+ * Stage the removal of path (a file or a whole directory) from the tree.
+ * Removing a path that is not in the tree at commit time does nothing.
+ */
+int vs_stage_remove(vs_repo *r, const char *path);
+/* Number of staged changes not yet committed. */
+size_t vs_staged(vs_repo *r);
+
+/*
+ * Commit the staged changes on top of the current HEAD (refs/heads/main)
+ * with a message naming records first..last; commit_out gets the commit
+ * id (hex).  With nothing staged, does nothing and returns 1.  summary
+ * is one non-empty line; the message is "SUMMARY\n\nHozen-Records:
+ * FIRST-LAST\n", author and committer "hozen <hozen@localhost>", now.
+ * On failure the staged changes are kept.
+ */
+int vs_commit(vs_repo *r, uint64_t first, uint64_t last, const char *summary,
+	      char commit_out[41]);
+
+/*
+ * Open version content for reading: for an LFS pointer blob, an fd on
+ * the LFS object (O_RDONLY, O_NOFOLLOW); for another blob, a sealed
+ * read-only memfd holding it.  *size_out (may be NULL) gets the content
+ * size.  The caller closes *fd_out.  HC_ENOENT if the blob or LFS object
+ * is missing, HC_EFORMAT if blob is not a blob or larger than
+ * VS_BLOB_MAX, HC_EVERIFY if the LFS object's size is not the pointer's.
+ * Used by verification and /.hozen/.
+ */
+int vs_open_version(vs_repo *r, const char *blob, int *fd_out,
+		    uint64_t *size_out);
+
+/*
+ * Check a version the chain names: blob exists (for LFS, the pointer
+ * parses and the object exists) and its content has SHA-256 sha256 and
+ * the given size.  HC_EVERIFY with a message naming what differs (also
+ * for a missing blob or object), HC_EFORMAT for a malformed blob id,
+ * other codes when it could not check.  Reads the content once.
+ */
+int vs_check_version(vs_repo *r, const char *blob, uint64_t size,
+		     const uint8_t sha256[HC_HASH_LEN], int lfs);
+
+/*
+ * The raw message of commit (40 lower-case hex digits) into *out
+ * (malloc'd, NUL-terminated; the caller frees it).  HC_ENOENT if there is
+ * no such object, HC_EFORMAT for a malformed id or an object that is not
+ * a commit.
+ */
+int vs_commit_message(vs_repo *r, const char *commit, char **out);
+
+/* Accepts NULL.  Staged changes not committed are dropped. */
+void vs_close(vs_repo *r);
+
+#endif

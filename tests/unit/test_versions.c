@@ -1,0 +1,953 @@
+/*
+ * test_versions.c - file versions in git: blobs, Git LFS objects and
+ * pointers, staging and commits (checked with the git command when it is
+ * installed), reading and checking versions, bounded memory, threads, and
+ * the cost of storing a large incompressible file.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+#include "hashchain.h"
+#include "tap.h"
+#include "versions.h"
+
+#define MIB (1u << 20)
+
+extern char **environ;
+
+static char base[] = "/tmp/hozen-versions-XXXXXX";
+static char gitdir[512], outfile[512];
+static int have_git;
+
+/* ----------------------------------------------------------- helpers */
+
+/* Run argv with stdout and stderr into outfile; its exit status or -1. */
+static int run(const char *const argv[])
+{
+	posix_spawn_file_actions_t fa;
+	int status = -1;
+	pid_t pid;
+
+	if (posix_spawn_file_actions_init(&fa) != 0)
+		return -1;
+	posix_spawn_file_actions_addopen(&fa, 1, outfile,
+					 O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	if (posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv,
+			 environ) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -1;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* git --git-dir=STORE/git ARGS... (NULL-terminated); output in *out. */
+__attribute__((sentinel)) static int git(char **out, ...)
+{
+	const char *argv[12];
+	char dirarg[600];
+	size_t len, n = 0;
+	va_list ap;
+	int st;
+
+	snprintf(dirarg, sizeof(dirarg), "--git-dir=%s", gitdir);
+	argv[n++] = "git";
+	argv[n++] = dirarg;
+	va_start(ap, out);
+	while (n < 11 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	st = run(argv);
+	if (out && hc_read_file(AT_FDCWD, outfile, 64 * MIB, out, &len) < 0)
+		*out = NULL;
+	return st;
+}
+
+static int write_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = hc_write_all(fd, buf, len);
+	close(fd);
+	return rc;
+}
+
+static int file_equals(int fd, const void *buf, size_t len)
+{
+	char *got = malloc(len + 1);
+	ssize_t n;
+	int same;
+
+	if (!got)
+		return 0;
+	n = pread(fd, got, len + 1, 0);
+	same = n == (ssize_t)len && !memcmp(got, buf, len);
+	free(got);
+	return same;
+}
+
+static void random_bytes(uint8_t *buf, size_t len)
+{
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || hc_pread_all(fd, buf, len, 0) < 0) {
+		size_t i;
+
+		for (i = 0; i < len; i++)
+			buf[i] = (uint8_t)rand();
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long maxrss_kib(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
+}
+
+/* After a failed check: the error message. */
+static void why(void)
+{
+	diag("error: %s", hc_error_message());
+}
+
+/* Store path's content with vs_store_fd. */
+static int store_path(vs_repo *r, const char *path, const uint8_t *sha,
+		      struct vs_version *v)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -1;
+	}
+	rc = vs_store_fd(r, fd, (uint64_t)st.st_size, sha, v);
+	close(fd);
+	return rc;
+}
+
+static void lfs_path(const uint8_t sha[HC_HASH_LEN], char *out, size_t n)
+{
+	char hex[HC_HEX_LEN + 1];
+
+	hc_hex(sha, HC_HASH_LEN, hex);
+	snprintf(out, n, "%s/lfs/objects/%.2s/%.2s/%s", gitdir, hex, hex + 2,
+		 hex);
+}
+
+/* ------------------------------------------------------------- tests */
+
+static struct vs_version small, big, linkv;
+static char commit2[41];
+
+static void test_blobs(vs_repo *r)
+{
+	static const char text[] = "hello, evidence\n";
+	char path[600], *out = NULL, hex[3];
+	uint8_t sha[HC_HASH_LEN], bad[HC_HASH_LEN];
+	struct vs_version v, again;
+	unsigned char hdr[2];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/small.txt", base);
+	write_file(path, text, strlen(text));
+	hc_sha256(text, strlen(text), sha);
+	if (!ok(store_path(r, path, NULL, &small) == 0, "small file stored"))
+		why();
+	ok(!small.lfs && !small.existed && small.size == strlen(text),
+	   "small file is a new blob");
+	ok(!memcmp(small.sha256, sha, HC_HASH_LEN), "blob sha256 filled");
+	ok(strlen(small.blob) == 40 &&
+		   strspn(small.blob, "0123456789abcdef") == 40,
+	   "blob id is 40 hex digits (%s)", small.blob);
+	ok(store_path(r, path, sha, &again) == 0 && again.existed &&
+		   !strcmp(again.blob, small.blob),
+	   "same content again: existed, same blob");
+	ok(vs_store_buf(r, text, strlen(text), &v) == 0 && v.existed &&
+		   !strcmp(v.blob, small.blob) && !v.lfs,
+	   "same content as a buffer: existed, same blob");
+	memcpy(bad, sha, sizeof(bad));
+	bad[0] ^= 1;
+	ok(store_path(r, path, bad, &v) == HC_EVERIFY,
+	   "blob whose content differs from the given sha256: HC_EVERIFY");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ok(vs_store_fd(r, fd, 100, NULL, &v) == HC_EFORMAT,
+	   "size beyond the end of the file: HC_EFORMAT (%s)",
+	   hc_error_message());
+	ok(vs_store_fd(r, fd, 0, NULL, &v) == 0 &&
+		   !strcmp(v.blob, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"),
+	   "empty content is git's empty blob");
+	close(fd);
+
+	/* Loose objects are zlib level 1 (header 78 01). */
+	snprintf(hex, sizeof(hex), "%.2s", small.blob);
+	snprintf(path, sizeof(path), "%s/objects/%s/%s", gitdir, hex,
+		 small.blob + 2);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ok(fd >= 0 && hc_pread_all(fd, hdr, 2, 0) == 0 && hdr[0] == 0x78 &&
+		   hdr[1] == 0x01,
+	   "loose object written at zlib level 1");
+	if (fd >= 0)
+		close(fd);
+
+	if (!have_git)
+		return;
+	ok(git(&out, "cat-file", "-t", small.blob, NULL) == 0 && out &&
+		   !strcmp(out, "blob\n"),
+	   "git cat-file -t: blob");
+	free(out);
+	out = NULL;
+	ok(git(&out, "cat-file", "-p", small.blob, NULL) == 0 && out &&
+		   !strcmp(out, text),
+	   "git cat-file -p: the content");
+	free(out);
+}
+
+static void test_lfs(vs_repo *r)
+{
+	uint8_t *data = malloc(3 * MIB), sha[HC_HASH_LEN];
+	char path[600], obj[700], pointer[256], hex[HC_HEX_LEN + 1];
+	char *out = NULL;
+	struct vs_version v;
+	struct stat st;
+	uint64_t size = 0;
+	int fd = -1;
+
+	random_bytes(data, 3 * MIB);
+	hc_sha256(data, 3 * MIB, sha);
+	hc_hex(sha, HC_HASH_LEN, hex);
+	snprintf(path, sizeof(path), "%s/big.bin", base);
+	write_file(path, data, 3 * MIB);
+	if (!ok(store_path(r, path, NULL, &big) == 0, "3 MiB file stored"))
+		why();
+	ok(big.lfs && !big.existed && big.size == 3 * MIB, "stored as LFS");
+	ok(!memcmp(big.sha256, sha, HC_HASH_LEN),
+	   "LFS sha256 is the SHA-256 of the data");
+	lfs_path(sha, obj, sizeof(obj));
+	fd = open(obj, O_RDONLY | O_CLOEXEC);
+	ok(fd >= 0 && file_equals(fd, data, 3 * MIB),
+	   "LFS object holds the data");
+	if (fd >= 0)
+		close(fd);
+	memset(&st, 0, sizeof(st));
+	stat(obj, &st);
+	ok((st.st_mode & 07777) == 0444, "LFS object is read-only (0%o)",
+	   (unsigned)(st.st_mode & 07777));
+	ok(store_path(r, path, sha, &v) == 0 && v.existed && v.lfs &&
+		   !strcmp(v.blob, big.blob),
+	   "same large content again, sha256 known: existed");
+
+	snprintf(pointer, sizeof(pointer),
+		 "version https://git-lfs.github.com/spec/v1\n"
+		 "oid sha256:%s\nsize %u\n",
+		 hex, 3 * MIB);
+	fd = -1;
+	ok(vs_open_version(r, big.blob, &fd, &size) == 0 && size == 3 * MIB &&
+		   file_equals(fd, data, 3 * MIB),
+	   "vs_open_version: the LFS object");
+	if (fd >= 0)
+		close(fd);
+	if (have_git) {
+		ok(git(&out, "cat-file", "-p", big.blob, NULL) == 0 && out &&
+			   !strcmp(out, pointer),
+		   "pointer blob is the exact Git LFS text");
+		free(out);
+	}
+
+	/* Short content on the LFS path: an error, and no file left. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	memset(sha, 0x5a, sizeof(sha));
+	ok(vs_store_fd(r, fd, 4 * MIB, sha, &v) == HC_EFORMAT,
+	   "LFS content shorter than its size: HC_EFORMAT (%s)",
+	   hc_error_message());
+	close(fd);
+	{
+		char dir[700];
+		struct dirent *de;
+		DIR *d;
+		int n = 0;
+
+		snprintf(dir, sizeof(dir), "%s/lfs/objects/5a/5a", gitdir);
+		d = opendir(dir);
+		while (d && (de = readdir(d)))
+			n += de->d_name[0] != '.' ||
+			     !strncmp(de->d_name, ".tmp", 4);
+		if (d)
+			closedir(d);
+		ok(d && n == 0, "no temporary file left behind");
+	}
+
+	/* Content that looks like a pointer is stored as LFS. */
+	ok(vs_store_buf(r, pointer, strlen(pointer), &v) == 0 && v.lfs &&
+		   v.size == strlen(pointer),
+	   "content that looks like a pointer goes to LFS");
+	fd = -1;
+	ok(vs_open_version(r, v.blob, &fd, &size) == 0 &&
+		   size == strlen(pointer) &&
+		   file_equals(fd, pointer, strlen(pointer)),
+	   "and reads back as itself");
+	if (fd >= 0)
+		close(fd);
+	free(data);
+}
+
+static void test_read_check(vs_repo *r)
+{
+	static const char text[] = "hello, evidence\n";
+	char obj[700];
+	uint64_t size = 0;
+	struct stat st;
+	int fd = -1;
+	char c;
+
+	ok(vs_open_version(r, small.blob, &fd, &size) == 0 &&
+		   size == strlen(text) && file_equals(fd, text, strlen(text)),
+	   "vs_open_version: the blob, in a memfd");
+	ok(fd >= 0 && write(fd, "x", 1) < 0, "the memfd is read-only");
+	if (fd >= 0)
+		close(fd);
+	ok(vs_open_version(r, "0123456789012345678901234567890123456789", &fd,
+			   &size) == HC_ENOENT,
+	   "vs_open_version of a missing blob: HC_ENOENT");
+
+	ok(vs_check_version(r, small.blob, small.size, small.sha256, 0) == 0,
+	   "check: good blob");
+	if (!ok(vs_check_version(r, big.blob, big.size, big.sha256, 1) == 0,
+		"check: good LFS version"))
+		why();
+	ok(vs_check_version(r, small.blob, small.size + 1, small.sha256, 0) ==
+		   HC_EVERIFY,
+	   "check: wrong size fails (%s)", hc_error_message());
+	ok(vs_check_version(r, big.blob, big.size, small.sha256, 1) ==
+		   HC_EVERIFY,
+	   "check: wrong sha256 fails (%s)", hc_error_message());
+	ok(vs_check_version(r, small.blob, small.size, small.sha256, 1) ==
+		   HC_EVERIFY,
+	   "check: a blob said to be LFS fails (%s)", hc_error_message());
+	ok(vs_check_version(r, "0123456789012345678901234567890123456789",
+			    small.size, small.sha256, 0) == HC_EVERIFY,
+	   "check: missing blob fails (%s)", hc_error_message());
+	ok(vs_check_version(r, "xyz", small.size, small.sha256, 0) ==
+		   HC_EFORMAT,
+	   "check: malformed blob id: HC_EFORMAT");
+
+	/* Corrupt one byte of the LFS object. */
+	lfs_path(big.sha256, obj, sizeof(obj));
+	chmod(obj, 0644);
+	fd = open(obj, O_RDWR | O_CLOEXEC);
+	if (fd >= 0 && pread(fd, &c, 1, 12345) == 1) {
+		c ^= 0x40;
+		if (pwrite(fd, &c, 1, 12345) != 1)
+			diag("cannot corrupt the object");
+	}
+	if (fd >= 0)
+		close(fd);
+	ok(vs_check_version(r, big.blob, big.size, big.sha256, 1) == HC_EVERIFY,
+	   "check: corrupted LFS object fails (%s)", hc_error_message());
+	ok(vs_open_version(r, big.blob, &fd, &size) == 0, "still opens");
+	close(fd);
+
+	/* A truncated object is moved aside and replaced on the next store. */
+	ok(truncate(obj, 1000) == 0, "truncate the LFS object");
+	ok(vs_open_version(r, big.blob, &fd, &size) == HC_EVERIFY,
+	   "vs_open_version: wrong object size: HC_EVERIFY");
+	{
+		char path[600];
+		struct vs_version v;
+
+		snprintf(path, sizeof(path), "%s/big.bin", base);
+		ok(store_path(r, path, big.sha256, &v) == 0 && !v.existed &&
+			   !strcmp(v.blob, big.blob),
+		   "storing it again replaces the damaged object");
+	}
+	ok(stat(obj, &st) == 0 && (uint64_t)st.st_size == big.size &&
+		   vs_check_version(r, big.blob, big.size, big.sha256, 1) == 0,
+	   "and the version checks again");
+}
+
+struct tree_line {
+	const char *mode, *type, *path;
+	const char *blob;
+};
+
+/* git ls-tree -r main is exactly lines. */
+static int tree_is(const struct tree_line *lines, size_t n)
+{
+	char *out = NULL, expect[8192];
+	size_t i, off = 0;
+	int same;
+
+	for (i = 0; i < n; i++)
+		off += (size_t)snprintf(expect + off, sizeof(expect) - off,
+					"%s %s %s\t%s\n", lines[i].mode,
+					lines[i].type, lines[i].blob,
+					lines[i].path);
+	if (git(&out, "ls-tree", "-r", "main", NULL) != 0 || !out)
+		return 0;
+	same = !strcmp(out, expect);
+	if (!same)
+		diag("ls-tree:\n%s-- expected:\n%s", out, expect);
+	free(out);
+	return same;
+}
+
+static void test_commits(vs_repo *r)
+{
+	struct vs_version a, a2, x, n1, n2;
+	char commit1[41] = "", *out = NULL;
+	int rc;
+
+	ok(vs_commit(r, 1, 1, "nothing", commit1) == 1,
+	   "commit with nothing staged returns 1");
+	ok(vs_store_buf(r, "a\n", 2, &a) == 0 &&
+		   vs_store_buf(r, "a, changed\n", 11, &a2) == 0 &&
+		   vs_store_buf(r, "x\n", 2, &x) == 0 &&
+		   vs_store_buf(r, "new 1\n", 6, &n1) == 0 &&
+		   vs_store_buf(r, "new 2\n", 6, &n2) == 0 &&
+		   vs_store_buf(r, "small.txt", 9, &linkv) == 0,
+	   "store some blobs");
+
+	if (!ok(vs_stage(r, "README", small.blob, 0100644) == 0 &&
+			vs_stage(r, "dir/a.txt", a.blob, 0100644) == 0 &&
+			vs_stage(r, "dir/sub/big.bin", big.blob, 0100644) ==
+				0 &&
+			vs_stage(r, "dir/sub/deeper/run.sh", x.blob, 0100755) ==
+				0 &&
+			vs_stage(r, "dir2/x", x.blob, 0100644) == 0 &&
+			vs_stage(r, "link", linkv.blob, 0120000) == 0 &&
+			vs_stage_remove(r, "not/there") == 0,
+		"stage files, nested directories, a symlink, a no-op removal"))
+		why();
+	ok(vs_staged(r) == 7, "7 changes staged");
+
+	ok(vs_stage(r, ".git", x.blob, 0100644) == HC_EINVAL,
+	   "stage '.git': HC_EINVAL (%s)", hc_error_message());
+	ok(vs_stage(r, "d/.git/config", x.blob, 0100644) == HC_EINVAL,
+	   "stage 'd/.git/config': HC_EINVAL");
+	ok(vs_stage(r, "a/../b", x.blob, 0100644) == HC_EINVAL &&
+		   vs_stage(r, "/abs", x.blob, 0100644) == HC_EINVAL &&
+		   vs_stage(r, "a//b", x.blob, 0100644) == HC_EINVAL &&
+		   vs_stage(r, "a/", x.blob, 0100644) == HC_EINVAL &&
+		   vs_stage(r, "", x.blob, 0100644) == HC_EINVAL &&
+		   vs_stage_remove(r, "./a") == HC_EINVAL,
+	   "bad paths: HC_EINVAL");
+	ok(vs_stage(r, "f", x.blob, 0100600) == HC_EINVAL,
+	   "bad mode: HC_EINVAL");
+	ok(vs_stage(r, "f", "0123456789012345678901234567890123456789",
+		    0100644) == HC_ENOENT,
+	   "missing blob: HC_ENOENT (%s)", hc_error_message());
+	ok(vs_staged(r) == 7, "refused changes are not staged");
+
+	rc = vs_commit(r, 1, 5, "first snapshot", commit1);
+	ok(rc == 0 && strlen(commit1) == 40, "first commit %s (%s)", commit1,
+	   rc ? hc_error_message() : "ok");
+	ok(vs_staged(r) == 0, "nothing staged after the commit");
+
+	if (have_git) {
+		const struct tree_line t1[] = {
+			{"100644", "blob", "README", small.blob},
+			{"100644", "blob", "dir/a.txt", a.blob},
+			{"100644", "blob", "dir/sub/big.bin", big.blob},
+			{"100755", "blob", "dir/sub/deeper/run.sh", x.blob},
+			{"100644", "blob", "dir2/x", x.blob},
+			{"120000", "blob", "link", linkv.blob},
+		};
+
+		ok(tree_is(t1, sizeof(t1) / sizeof(t1[0])),
+		   "first tree is as staged");
+	}
+
+	/* Second: modify, remove a subtree, change types, later wins. */
+	if (!ok(vs_stage(r, "dir/a.txt", a2.blob, 0100644) == 0 &&
+			vs_stage_remove(r, "dir/sub") == 0 &&
+			vs_stage(r, "new.txt", n1.blob, 0100644) == 0 &&
+			vs_stage(r, "new.txt", n2.blob, 0100644) == 0 &&
+			vs_stage(r, "gone", n1.blob, 0100644) == 0 &&
+			vs_stage_remove(r, "gone") == 0 &&
+			vs_stage_remove(r, "link") == 0 &&
+			vs_stage(r, "link/inside", x.blob, 0100644) == 0 &&
+			vs_stage(r, "dir2", n1.blob, 0100644) == 0 &&
+			vs_stage(r, "README/now/a/dir", a.blob, 0100644) == 0 &&
+			vs_stage_remove(r, "dir/sub/never") == 0,
+		"stage the second round"))
+		why();
+	rc = vs_commit(r, 6, 9, "second snapshot", commit2);
+	ok(rc == 0 && strcmp(commit1, commit2), "second commit %s (%s)",
+	   commit2, rc ? hc_error_message() : "ok");
+
+	if (!have_git)
+		return;
+	{
+		const struct tree_line t2[] = {
+			{"100644", "blob", "README/now/a/dir", a.blob},
+			{"100644", "blob", "dir/a.txt", a2.blob},
+			{"100644", "blob", "dir2", n1.blob},
+			{"100644", "blob", "link/inside", x.blob},
+			{"100644", "blob", "new.txt", n2.blob},
+		};
+
+		ok(tree_is(t2, sizeof(t2) / sizeof(t2[0])),
+		   "second tree: modified, subtree removed, types changed, "
+		   "later change won");
+	}
+	ok(git(&out, "rev-list", "--count", "main", NULL) == 0 && out &&
+		   !strcmp(out, "2\n"),
+	   "git log: 2 commits");
+	free(out);
+	out = NULL;
+	ok(git(&out, "log", "--format=%an <%ae>|%B", "main", NULL) == 0 &&
+		   out &&
+		   !strcmp(out, "hozen <hozen@localhost>|second snapshot\n\n"
+				"Hozen-Records: 6-9\n\n"
+				"hozen <hozen@localhost>|first snapshot\n\n"
+				"Hozen-Records: 1-5\n\n"),
+	   "git log: authors, summaries and Hozen-Records trailers");
+	free(out);
+	out = NULL;
+	ok(git(&out, "log", "-1", "--format=%(trailers:key=Hozen-Records)",
+	       "main", NULL) == 0 &&
+		   out && !strcmp(out, "Hozen-Records: 6-9\n\n"),
+	   "git parses the trailer");
+	free(out);
+	out = NULL;
+	ok(git(&out, "symbolic-ref", "HEAD", NULL) == 0 && out &&
+		   !strcmp(out, "refs/heads/main\n"),
+	   "HEAD is refs/heads/main");
+	free(out);
+}
+
+static void test_existing(int storefd)
+{
+	char dir[600], *msg = NULL;
+	struct vs_version v;
+	vs_repo *ro = NULL;
+	int fd, n = 0;
+
+	if (!ok(vs_open_existing(&ro, storefd) == 0,
+		"vs_open_existing on the repository"))
+		why();
+	if (!ro)
+		return;
+	ok(vs_commit_message(ro, commit2, &msg) == 0 && msg &&
+		   !strcmp(msg, "second snapshot\n\nHozen-Records: 6-9\n"),
+	   "vs_commit_message: the raw message");
+	free(msg);
+	msg = NULL;
+	ok(vs_commit_message(ro, small.blob, &msg) == HC_EFORMAT && !msg,
+	   "vs_commit_message of a blob: HC_EFORMAT (%s)", hc_error_message());
+	ok(vs_commit_message(ro, "0123456789012345678901234567890123456789",
+			     &msg) == HC_ENOENT,
+	   "vs_commit_message of a missing commit: HC_ENOENT");
+	ok(vs_commit_message(ro, "HEAD", &msg) == HC_EFORMAT,
+	   "vs_commit_message of a malformed id: HC_EFORMAT");
+	ok(vs_check_version(ro, big.blob, big.size, big.sha256, 1) == 0 &&
+		   vs_check_version(ro, small.blob, small.size, small.sha256,
+				    0) == 0,
+	   "read-only: versions check");
+	ok(vs_store_buf(ro, "x", 1, &v) == HC_EINVAL &&
+		   vs_stage(ro, "x", small.blob, 0100644) == HC_EINVAL,
+	   "read-only: no storing or staging");
+	vs_close(ro);
+	ro = NULL;
+
+	/* Missing, empty and broken STORE/git. */
+	snprintf(dir, sizeof(dir), "%s/store3", base);
+	mkdir(dir, 0700);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ok(vs_open_existing(&ro, fd) == HC_ENOENT && !ro,
+	   "vs_open_existing without git/: HC_ENOENT");
+	mkdirat(fd, "git", 0700);
+	ok(vs_open_existing(&ro, fd) == HC_ENOENT && !ro,
+	   "vs_open_existing on an empty git/: HC_ENOENT");
+	{
+		int gfd = openat(fd, "git", O_RDONLY | O_DIRECTORY);
+		DIR *d = fdopendir(gfd);
+		struct dirent *de;
+
+		while (d && (de = readdir(d)))
+			n += strcmp(de->d_name, ".") &&
+			     strcmp(de->d_name, "..");
+		if (d)
+			closedir(d);
+		ok(n == 0, "and creates nothing there");
+	}
+	close(openat(fd, "git/junk", O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+	ok(vs_open_existing(&ro, fd) == HC_EFORMAT && !ro,
+	   "vs_open_existing on a git/ that is no repository: HC_EFORMAT (%s)",
+	   hc_error_message());
+	ok(vs_open(&ro, fd, NULL) == HC_EFORMAT && !ro,
+	   "vs_open too: HC_EFORMAT");
+	close(fd);
+}
+
+/* ----------------------------------------------------------- threads */
+
+#define THREADS	   4
+#define PER_THREAD 25
+
+struct worker {
+	vs_repo *r;
+	int id, failed;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	uint8_t *buf = malloc(MIB + 100);
+	struct vs_version v;
+	char path[64];
+	int i;
+
+	if (!buf) {
+		w->failed++;
+		return NULL;
+	}
+	for (i = 0; i < PER_THREAD; i++) {
+		size_t len = i % 10 == 0 ? MIB + 100 : 100;
+
+		memset(buf, 'a' + w->id, len);
+		snprintf((char *)buf, 64, "thread %d item %d\n", w->id, i);
+		snprintf(path, sizeof(path), "threads/t%d/f%d", w->id, i);
+		if (vs_store_buf(w->r, buf, len, &v) < 0 ||
+		    v.lfs != (len >= MIB) ||
+		    vs_stage(w->r, path, v.blob, 0100644) < 0 ||
+		    vs_check_version(w->r, v.blob, v.size, v.sha256, v.lfs) < 0)
+			w->failed++;
+	}
+	free(buf);
+	return NULL;
+}
+
+static void test_threads(vs_repo *r)
+{
+	struct worker w[THREADS];
+	pthread_t t[THREADS];
+	char commit[41], *out = NULL;
+	int i, failed = 0, lines = 0;
+	const char *p;
+
+	for (i = 0; i < THREADS; i++) {
+		w[i].r = r;
+		w[i].id = i;
+		w[i].failed = 0;
+		pthread_create(&t[i], NULL, work, &w[i]);
+	}
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		failed += w[i].failed;
+	}
+	ok(failed == 0, "%d threads store, stage and check concurrently",
+	   THREADS);
+	ok(vs_commit(r, 10, 10, "threads", commit) == 0, "commit them");
+	if (!have_git)
+		return;
+	if (git(&out, "ls-tree", "-r", "--name-only", "main", "threads",
+		NULL) == 0 &&
+	    out)
+		for (p = out; (p = strchr(p, '\n')); p++)
+			lines++;
+	ok(lines == THREADS * PER_THREAD, "all %d files in the tree (%d)",
+	   THREADS * PER_THREAD, lines);
+	free(out);
+}
+
+/* ----------------------------------------------- memory and timing */
+
+static void test_memory(vs_repo *r)
+{
+	char path[600];
+	struct vs_version v;
+	long before, after;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/sparse.bin", base);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ok(fd >= 0 && ftruncate(fd, 64 * MIB) == 0, "64 MiB sparse file");
+	before = maxrss_kib();
+	ok(vs_store_fd(r, fd, 64 * MIB, NULL, &v) == 0 && v.lfs,
+	   "stored through LFS");
+	after = maxrss_kib();
+	ok(after - before < 32 * 1024, "peak RSS grew by %ld KiB (< 32 MiB)",
+	   after - before);
+	ok(vs_check_version(r, v.blob, v.size, v.sha256, 1) == 0, "and checks");
+	close(fd);
+	unlink(path);
+}
+
+#define RUNS 3
+
+static double time_store(vs_repo *r, int fd, uint64_t size, const uint8_t *sha,
+			 const char *unlink_first, int *rc)
+{
+	struct vs_version v;
+	double t0;
+
+	if (unlink_first)
+		unlink(unlink_first);
+	syncfs(fd); /* start with nothing dirty */
+	t0 = now();
+	*rc = vs_store_fd(r, fd, size, sha, &v);
+	return now() - t0;
+}
+
+/* cp src dst, then (with do_fsync) fsync dst. */
+static double time_cp(const char *src, const char *dst, int do_fsync, int *rc)
+{
+	const char *argv[] = {"cp", src, dst, NULL};
+	double t0;
+	int fd;
+
+	unlink(dst);
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	syncfs(fd);
+	close(fd);
+	t0 = now();
+	*rc = run(argv);
+	if (*rc == 0 && do_fsync) {
+		fd = open(dst, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fsync(fd) < 0)
+			*rc = -1;
+		if (fd >= 0)
+			close(fd);
+	}
+	return now() - t0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *t)
+{
+	qsort(t, RUNS, sizeof(*t), cmp_double);
+	return t[RUNS / 2];
+}
+
+static void report(const char *what, double *t, uint64_t size)
+{
+	double m = median(t);
+
+	diag("256 MiB incompressible, %-38s %6.3f s %6.0f MB/s", what, m,
+	     (double)size / 1e6 / m);
+}
+
+static void test_timing(vs_repo *r)
+{
+	const uint64_t size = 256ull * MIB;
+	uint8_t *chunk = malloc(MIB), sha[HC_HASH_LEN];
+	char path[600], copy[600], store2[600], obj[700], obj2[700];
+	double t_cp[RUNS], t_cps[RUNS], t_lfs[RUNS], t_known[RUNS],
+		t_nofsync[RUNS], t_dedup[RUNS];
+	struct vs_options o = {.lfs_threshold = MIB, .fsync = 0};
+	vs_repo *nofsync = NULL;
+	hc_sha256_ctx *c = NULL;
+	int fd, sfd, i, bad = 0, rc;
+	uint64_t off;
+
+	if (RUNNING_ON_VALGRIND) {
+		diag("timing skipped under valgrind");
+		free(chunk);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/random.bin", base);
+	snprintf(copy, sizeof(copy), "%s/random.copy", base);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	hc_sha256_new(&c);
+	for (off = 0; fd >= 0 && chunk && off < size; off += MIB) {
+		random_bytes(chunk, MIB);
+		hc_sha256_update(c, chunk, MIB);
+		if (hc_write_all(fd, chunk, MIB) < 0)
+			break;
+	}
+	hc_sha256_final(c, sha);
+	hc_sha256_free(c);
+	free(chunk);
+	ok(fd >= 0 && off == size && fsync(fd) == 0,
+	   "256 MiB of /dev/urandom in a file");
+
+	snprintf(store2, sizeof(store2), "%s/store2", base);
+	mkdir(store2, 0700);
+	snprintf(obj2, sizeof(obj2), "%s/git", store2);
+	mkdir(obj2, 0700);
+	sfd = open(store2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ok(vs_open(&nofsync, sfd, &o) == 0, "a repository without fsync");
+	lfs_path(sha, obj, sizeof(obj));
+	snprintf(obj2, sizeof(obj2), "%s/git/lfs/objects/%s", store2,
+		 obj + strlen(gitdir) + strlen("/lfs/objects/"));
+
+	for (i = 0; i < RUNS && nofsync; i++) {
+		t_cp[i] = time_cp(path, copy, 0, &rc);
+		bad += rc != 0;
+		t_cps[i] = time_cp(path, copy, 1, &rc);
+		bad += rc != 0;
+		t_lfs[i] = time_store(r, fd, size, NULL, obj, &rc);
+		bad += rc != 0;
+		t_dedup[i] = time_store(r, fd, size, NULL, NULL, &rc);
+		bad += rc != 0;
+		t_known[i] = time_store(r, fd, size, sha, obj, &rc);
+		bad += rc != 0;
+		t_nofsync[i] = time_store(nofsync, fd, size, NULL, obj2, &rc);
+		bad += rc != 0;
+	}
+	ok(nofsync && bad == 0, "cp and LFS stores, %d runs each", RUNS);
+	if (nofsync && bad == 0) {
+		report("cp:", t_cp, size);
+		report("cp + fsync:", t_cps, size);
+		report("LFS store, sha256 computed, fsync:", t_lfs, size);
+		report("LFS store, sha256 known, fsync:", t_known, size);
+		report("LFS store, sha256 computed, no fsync:", t_nofsync,
+		       size);
+		report("LFS store, already there (hash only):", t_dedup, size);
+	}
+	vs_close(nofsync);
+	close(sfd);
+	close(fd);
+	unlink(path);
+	unlink(copy);
+}
+
+int main(void)
+{
+	const char *git_version_argv[] = {"git", "--version", NULL};
+	struct vs_options opts = {.lfs_threshold = MIB, .fsync = 1};
+	char path[600], commit[41], *out = NULL;
+	vs_repo *r = NULL;
+	struct vs_version v;
+	int storefd;
+
+	if (!mkdtemp(base)) {
+		printf("Bail out! mkdtemp failed\n");
+		return 1;
+	}
+	snprintf(gitdir, sizeof(gitdir), "%s/git", base);
+	snprintf(outfile, sizeof(outfile), "%s/out.txt", base);
+	mkdir(gitdir, 0700);
+	storefd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	have_git = run(git_version_argv) == 0;
+	if (!have_git)
+		diag("git is not installed: skipping the git command checks");
+
+	if (!ok(vs_open(&r, storefd, &opts) == 0, "create the repository"))
+		why();
+	if (!r) {
+		printf("Bail out! cannot open the repository\n");
+		return 1;
+	}
+	{
+		struct vs_options huge = {.lfs_threshold = VS_BLOB_MAX + 1};
+		vs_repo *bad = NULL;
+
+		ok(vs_open(&bad, storefd, &huge) == HC_EINVAL && !bad,
+		   "threshold above VS_BLOB_MAX: HC_EINVAL");
+	}
+	test_memory(r); /* first: nothing else has raised the peak yet */
+	test_blobs(r);
+	test_lfs(r);
+	test_read_check(r);
+	test_commits(r);
+
+	/* Reopen the existing repository and commit on top. */
+	vs_close(r);
+	r = NULL;
+	if (!ok(vs_open(&r, storefd, NULL) == 0, "reopen the repository"))
+		why();
+	ok(vs_check_version(r, big.blob, big.size, big.sha256, 1) == 0,
+	   "versions check after reopening");
+	test_existing(storefd);
+	test_threads(r);
+	ok(vs_stage_remove(r, "threads") == 0 &&
+		   vs_commit(r, 11, 12, "remove a directory", commit) == 0,
+	   "remove a whole directory");
+	if (have_git) {
+		ok(git(&out, "ls-tree", "--name-only", "main", NULL) == 0 &&
+			   out &&
+			   !strcmp(out, "README\ndir\ndir2\nlink\nnew.txt\n"),
+		   "the directory is gone, the rest stays");
+		free(out);
+		out = NULL;
+	}
+	ok(vs_stage_remove(r, "dir") == 0 &&
+		   vs_stage(r, "dir/fresh", small.blob, 0100644) == 0 &&
+		   vs_commit(r, 13, 14, "replace a directory", commit) == 0,
+	   "remove a directory and add a file below its name");
+	if (have_git) {
+		ok(git(&out, "ls-tree", "-r", "--name-only", "main", "dir",
+		       NULL) == 0 &&
+			   out && !strcmp(out, "dir/fresh\n"),
+		   "only the new file is in it");
+		free(out);
+		out = NULL;
+		ok(git(&out, "rev-list", "--count", "main", NULL) == 0 && out &&
+			   !strcmp(out, "5\n"),
+		   "5 commits in all");
+		free(out);
+		out = NULL;
+	}
+
+	if (have_git) {
+		int st = git(&out, "fsck", "--strict", "--no-dangling", NULL);
+
+		ok(st == 0, "git fsck --strict passes");
+		if (st != 0 && out)
+			diag("%s", out);
+		free(out);
+		out = NULL;
+	}
+
+	/* A stray vs_store_buf after everything: still fine. */
+	snprintf(path, sizeof(path), "%s", "late");
+	ok(vs_store_buf(r, path, strlen(path), &v) == 0, "late store");
+
+	test_timing(r);
+	vs_close(r);
+	vs_close(NULL);
+	close(storefd);
+	tap_rmrf(base);
+	return tap_done();
+}
