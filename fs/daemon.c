@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "case.h"
 #include "fsint.h"
 
 static void log_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
@@ -104,7 +105,8 @@ static void *committer_main(void *arg)
  * after their last version (never versioned).  state maps a path to
  * {"blob", "mode", "dirty", "seq"}.
  */
-static int replay_state(struct hz_fs *fs, json_t *state, uint64_t *committed)
+static int replay_state(struct hz_fs *fs, json_t *state, json_t *versions,
+			uint64_t *committed)
 {
 	hc_reader *r = NULL;
 	hc_record rec;
@@ -121,7 +123,11 @@ static int replay_state(struct hz_fs *fs, json_t *state, uint64_t *committed)
 		json_t *e;
 
 		if (!strcmp(rec.type, "commit")) {
-			*committed = rec.seq + 1;
+			/* It covers records up to its "last". */
+			*committed =
+				(uint64_t)json_integer_value(
+					json_object_get(rec.json, "last")) +
+				1;
 			continue;
 		}
 		if (!path)
@@ -134,8 +140,18 @@ static int replay_state(struct hz_fs *fs, json_t *state, uint64_t *committed)
 					  json_object_get(rec.json, "blob"),
 					  "dirty", 0, "seq",
 					  (json_int_t)rec.seq));
+			/* Every version, in order: all must stay reachable. */
+			json_array_append_new(
+				versions,
+				json_pack("{s:s,s:O,s:I}", "path", path, "blob",
+					  json_object_get(rec.json, "blob"),
+					  "seq", (json_int_t)rec.seq));
 		} else if (!strcmp(rec.type, "write") ||
 			   !strcmp(rec.type, "create") ||
+			   (!strcmp(rec.type, "open") &&
+			    (json_integer_value(
+				     json_object_get(rec.json, "flags")) &
+			     O_TRUNC)) ||
 			   !strcmp(rec.type, "fallocate") ||
 			   (!strcmp(rec.type, "setattr") &&
 			    json_object_get(rec.json, "size"))) {
@@ -153,21 +169,60 @@ static int replay_state(struct hz_fs *fs, json_t *state, uint64_t *committed)
 	return rc;
 }
 
+/* fstatat for paths of any length, without following a last symlink. */
+static int stat_long(int dirfd, const char *path, struct stat *st)
+{
+	int fd = hz_openat_long(dirfd, path, O_PATH | O_NOFOLLOW), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+	close(fd);
+	return rc;
+}
+
 /* Version dirty files, stage uncommitted versions, commit. */
 static int recover_versions(struct hz_fs *fs, json_t *report)
 {
-	json_t *state = json_object(), *e;
+	json_t *state = json_object(), *versions = json_array(), *e;
 	uint64_t committed;
+	size_t i;
 	const char *path;
 	size_t staged = 0, versioned = 0;
 	hc_actor self;
 	int rc;
 
 	hc_actor_self(&self);
-	rc = replay_state(fs, state, &committed);
+	rc = replay_state(fs, state, versions, &committed);
 	if (rc < 0)
 		goto out;
 	fs->commit_first = committed;
+	/* Versions in git but in no commit: stage each, oldest first. */
+	json_array_foreach(versions, i, e)
+	{
+		const char *vpath =
+			json_string_value(json_object_get(e, "path"));
+		const char *blob =
+			json_string_value(json_object_get(e, "blob"));
+		json_t *last = json_object_get(state, vpath);
+		struct stat st;
+
+		if (json_integer_value(json_object_get(e, "seq")) <
+			    (json_int_t)committed ||
+		    !vpath || !blob)
+			continue;
+		/* A file gone since is only kept, not put in the snapshot. */
+		rc = vs_stage(fs->vs, vpath, blob,
+			      stat_long(fs->treefd, vpath, &st) == 0 &&
+					      (st.st_mode & 0111)
+				      ? 0100755
+				      : 0100644);
+		if (rc == 0 && (!last || stat_long(fs->treefd, vpath, &st) < 0))
+			rc = vs_stage_remove(fs->vs, vpath);
+		if (rc < 0)
+			goto out;
+		staged++;
+	}
 	json_object_foreach(state, path, e)
 	{
 		struct vs_version v;
@@ -177,8 +232,8 @@ static int recover_versions(struct hz_fs *fs, json_t *report)
 
 		if (json_is_true(json_object_get(e, "dirty"))) {
 			/* Written, never versioned: version it now. */
-			fd = openat(fs->treefd, path,
-				    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			fd = hz_openat_long(fs->treefd, path,
+					    O_RDONLY | O_NOFOLLOW);
 			if (fd < 0 || fstat(fd, &st) < 0 ||
 			    !S_ISREG(st.st_mode)) {
 				if (fd >= 0)
@@ -207,20 +262,6 @@ static int recover_versions(struct hz_fs *fs, json_t *report)
 			if (rc < 0)
 				goto out;
 			versioned++;
-		} else if (json_integer_value(json_object_get(e, "seq")) >=
-				   (json_int_t)committed &&
-			   json_is_string(json_object_get(e, "blob"))) {
-			/* In git, not committed before the crash. */
-			if (fstatat(fs->treefd, path, &st,
-				    AT_SYMLINK_NOFOLLOW) < 0)
-				continue;
-			rc = vs_stage(
-				fs->vs, path,
-				json_string_value(json_object_get(e, "blob")),
-				(st.st_mode & 0111) ? 0100755 : 0100644);
-			if (rc < 0)
-				goto out;
-			staged++;
 		}
 	}
 	json_object_set_new(report, "versioned",
@@ -236,10 +277,97 @@ static int recover_versions(struct hz_fs *fs, json_t *report)
 	}
 out:
 	json_decref(state);
+	json_decref(versions);
 	return rc;
 }
 
 /* --------------------------------------------------------------- mount */
+
+/* The preservation order decides whether the policy is in force. */
+static int load_order(struct hz_fs *fs, json_t *report)
+{
+	struct case_preservation cp;
+	case_t *c = NULL;
+	int rc;
+
+	rc = case_load(&c, hc_store_fd(fs->store));
+	if (rc == 0)
+		rc = case_preservation(c, time(NULL), &cp);
+	case_free(c);
+	if (rc < 0)
+		return hc_error_prefix(rc, "cannot read the case");
+	fs->preserving = cp.in_force;
+	json_object_set_new(
+		report, "preservation",
+		json_pack("{s:b,s:s}", "in_force", cp.in_force, "why", cp.why));
+	return 0;
+}
+
+/* Room kept on the store's disk so that a full disk can still be sealed. */
+#define RESERVE_BYTES (8 << 20)
+
+static void reserve_make(struct hz_fs *fs)
+{
+	fs->reserve_fd =
+		openat(hc_store_fd(fs->store), ".reserve",
+		       O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fs->reserve_fd >= 0 &&
+	    fallocate(fs->reserve_fd, 0, 0, RESERVE_BYTES) < 0) {
+		close(fs->reserve_fd);
+		fs->reserve_fd = -1;
+	}
+}
+
+/* Give the reserve back after ENOSPC; 1 if there was one to give. */
+static int reserve_release(struct hz_fs *fs)
+{
+	if (fs->reserve_fd < 0)
+		return 0;
+	if (ftruncate(fs->reserve_fd, 0) < 0) {
+		/* unlinking frees it once closed */
+	}
+	close(fs->reserve_fd);
+	fs->reserve_fd = -1;
+	(void)unlinkat(hc_store_fd(fs->store), ".reserve", 0);
+	fuse_log(FUSE_LOG_WARNING,
+		 "hozen: the store's disk is full: used the reserve to seal "
+		 "it\n");
+	return 1;
+}
+
+/* Run a sealing step; if it fails, free the reserve and try once more. */
+static int seal_step(struct hz_fs *fs, int (*step)(struct hz_fs *, void *),
+		     void *arg)
+{
+	int rc = step(fs, arg);
+
+	/* libgit2 does not always say ENOSPC: any failure may be space. */
+	if (rc < 0 && reserve_release(fs))
+		rc = step(fs, arg);
+	return rc;
+}
+
+static int step_commit(struct hz_fs *fs, void *arg)
+{
+	(void)arg;
+	return hz_commit(fs, "unmount");
+}
+
+static int step_unmount(struct hz_fs *fs, void *arg)
+{
+	hc_actor self;
+
+	hc_actor_self(&self);
+	return hz_record(fs, "unmount", &self,
+			 json_pack("{s:s}", "mountpoint", (const char *)arg),
+			 NULL);
+}
+
+static int step_checkpoint(struct hz_fs *fs, void *arg)
+{
+	(void)arg;
+	return checkpoint(fs);
+}
 
 static int open_store(struct hz_fs *fs, json_t *report)
 {
@@ -268,6 +396,9 @@ static int open_store(struct hz_fs *fs, json_t *report)
 	if (rc < 0)
 		return hc_error_prefix(rc, "cannot recover the store (mount "
 					   "--force to mount it anyway)");
+	rc = load_order(fs, report);
+	if (rc < 0)
+		return rc;
 	if (rrep.torn)
 		json_object_set_new(report, "torn",
 				    json_pack("{s:I,s:s}", "bytes",
@@ -293,6 +424,8 @@ static int open_store(struct hz_fs *fs, json_t *report)
 
 static void fs_free(struct hz_fs *fs)
 {
+	if (fs->reserve_fd >= 0)
+		close(fs->reserve_fd);
 	vs_close(fs->vs);
 	hc_log_close(fs->log);
 	hc_key_free(fs->key);
@@ -330,7 +463,7 @@ int fs_mount(const struct fs_options *opts)
 
 	memset(&fs, 0, sizeof(fs));
 	fs.opts = *opts;
-	fs.treefd = fs.mountfd = -1;
+	fs.treefd = fs.mountfd = fs.reserve_fd = -1;
 	if (!fs.opts.commit_every)
 		fs.opts.commit_every = 256;
 	if (!fs.opts.commit_ms)
@@ -360,6 +493,7 @@ int fs_mount(const struct fs_options *opts)
 		rc = hc_error_set(HC_ESYS, "cannot open the store's tree");
 		goto out;
 	}
+	reserve_make(&fs);
 	rc = hz_nodes_init(&fs);
 	if (rc < 0)
 		goto out;
@@ -467,18 +601,17 @@ out:
 	if (mounted)
 		fuse_session_unmount(fs.se);
 	if (fs.log) {
-		/* Everything the mount did: committed, sealed, recorded. */
-		int r2 = hz_commit(&fs, "unmount");
+		/*
+		 * Everything the mount did: committed, recorded, sealed --
+		 * each step even if an earlier one failed, on a full disk
+		 * with the room kept for it.
+		 */
+		int r1 = seal_step(&fs, step_commit, NULL);
+		int r2 = seal_step(&fs, step_unmount, mnt ? mnt : (char *)"");
+		int r3 = seal_step(&fs, step_checkpoint, NULL);
 
-		if (r2 == 0)
-			r2 = hz_record(&fs, "unmount", &self,
-				       json_pack("{s:s}", "mountpoint",
-						 mnt ? mnt : ""),
-				       NULL);
-		if (r2 == 0)
-			r2 = checkpoint(&fs);
-		if (r2 < 0 && rc == 0)
-			rc = r2;
+		if (rc == 0)
+			rc = r1 < 0 ? r1 : r2 < 0 ? r2 : r3;
 	}
 	if (fs.se) {
 		fuse_remove_signal_handlers(fs.se);

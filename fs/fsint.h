@@ -79,7 +79,13 @@ struct hz_fs {
 	pthread_t committer;
 	int committer_running;
 
-	int disk_full; /* a write hit ENOSPC: report it without retrying */
+	/*
+	 * The case's preservation order is in force: content is versioned
+	 * before anything can destroy it, and --worm holds.  0 after a
+	 * recorded release (case/case.h): changes are still recorded.
+	 */
+	int preserving;
+	int reserve_fd; /* STORE/.reserve: room to seal a full disk */
 };
 
 /* nodes.c */
@@ -92,6 +98,8 @@ int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 		   const char *name, struct fuse_entry_param *e,
 		   struct hz_node **out);
 void hz_node_forget(struct hz_fs *fs, struct hz_node *n, uint64_t nlookup);
+/* The node of name in the directory pfd if the table has it, or NULL. */
+struct hz_node *hz_node_find(struct hz_fs *fs, int pfd, const char *name);
 /* Free n if nothing needs it any more (call after it stops being dirty). */
 void hz_node_release(struct hz_fs *fs, struct hz_node *n);
 /* An fd on the node's file with flags (O_PATH for a handle); -errno. */
@@ -102,6 +110,12 @@ char *hz_child_path(struct hz_fs *fs, struct hz_node *parent, const char *name);
 /* After a rename: the node now is name in parent. */
 void hz_node_rename(struct hz_fs *fs, struct hz_node *n, struct hz_node *parent,
 		    const char *name);
+
+/*
+ * openat(dirfd, path, flags) for paths of any length (beyond PATH_MAX),
+ * walking directories without following symlinks.  -1 and errno.
+ */
+int hz_openat_long(int dirfd, const char *path, int flags);
 
 /* record.c */
 /* The actor of a request (cached per pid for a short while). */

@@ -8,6 +8,7 @@
  * open the node by its handle when they need it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,12 +178,22 @@ void hz_node_rename(struct hz_fs *fs, struct hz_node *n, struct hz_node *parent,
 	pthread_rwlock_unlock(&fs->names);
 }
 
+/* Same file: inode numbers are reused, handles carry the generation. */
+static int same_file(const struct hz_node *n, const struct stat *st,
+		     const struct file_handle *h)
+{
+	return n->ino == st->st_ino && n->dev == st->st_dev && n->handle &&
+	       n->handle->handle_type == h->handle_type &&
+	       n->handle->handle_bytes == h->handle_bytes &&
+	       !memcmp(n->handle->f_handle, h->f_handle, h->handle_bytes);
+}
+
 int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 		   const char *name, struct fuse_entry_param *e,
 		   struct hz_node **out)
 {
 	struct file_handle *h = NULL;
-	struct hz_node *n;
+	struct hz_node *n, *o;
 	int mount_id, err;
 	size_t b;
 
@@ -191,19 +202,6 @@ int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 	e->entry_timeout = 1.0;
 	if (fstatat(pfd, name, &e->attr, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	pthread_mutex_lock(&fs->tlock);
-	b = bucket(fs, e->attr.st_dev, e->attr.st_ino);
-	for (n = fs->buckets[b]; n; n = n->hnext)
-		if (n->ino == e->attr.st_ino && n->dev == e->attr.st_dev)
-			break;
-	if (n) {
-		n->nlookup++;
-		pthread_mutex_unlock(&fs->tlock);
-		/* A hard link seen under a new name keeps its first one. */
-		goto found;
-	}
-	pthread_mutex_unlock(&fs->tlock);
-
 	h = malloc(sizeof(*h) + HANDLE_MAX);
 	if (!h)
 		return -ENOMEM;
@@ -213,6 +211,21 @@ int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 		free(h);
 		return err;
 	}
+	b = bucket(fs, e->attr.st_dev, e->attr.st_ino);
+	pthread_mutex_lock(&fs->tlock);
+	for (o = fs->buckets[b]; o; o = o->hnext)
+		if (same_file(o, &e->attr, h))
+			break;
+	if (o) {
+		o->nlookup++;
+		pthread_mutex_unlock(&fs->tlock);
+		free(h);
+		/* A hard link seen under a new name keeps its first one. */
+		n = o;
+		goto found;
+	}
+	pthread_mutex_unlock(&fs->tlock);
+
 	n = calloc(1, sizeof(*n));
 	if (!n || !(n->name = strdup(name))) {
 		free(n);
@@ -227,20 +240,16 @@ int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 	pthread_mutex_init(&n->mu, NULL);
 
 	pthread_mutex_lock(&fs->tlock);
-	{
-		struct hz_node *o;
-
-		/* Another thread may have added it meanwhile. */
-		for (o = fs->buckets[b]; o; o = o->hnext)
-			if (o->ino == n->ino && o->dev == n->dev)
-				break;
-		if (o) {
-			o->nlookup++;
-			pthread_mutex_unlock(&fs->tlock);
-			node_free(n);
-			n = o;
-			goto found;
-		}
+	/* Another thread may have added it meanwhile. */
+	for (o = fs->buckets[b]; o; o = o->hnext)
+		if (same_file(o, &e->attr, h))
+			break;
+	if (o) {
+		o->nlookup++;
+		pthread_mutex_unlock(&fs->tlock);
+		node_free(n);
+		n = o;
+		goto found;
 	}
 	n->hnext = fs->buckets[b];
 	fs->buckets[b] = n;
@@ -302,4 +311,67 @@ void hz_node_forget(struct hz_fs *fs, struct hz_node *n, uint64_t nlookup)
 void hz_node_release(struct hz_fs *fs, struct hz_node *n)
 {
 	hz_node_forget(fs, n, 0);
+}
+
+int hz_openat_long(int dirfd, const char *path, int flags)
+{
+	const char *p = path, *slash;
+	int fd = dirfd, next, err;
+
+	/* Short paths in one call; long ones a directory at a time. */
+	if (strlen(path) < PATH_MAX / 2)
+		return openat(dirfd, path, flags | O_CLOEXEC);
+	while ((slash = strchr(p, '/'))) {
+		char *name = strndup(p, (size_t)(slash - p));
+
+		if (!name) {
+			errno = ENOMEM;
+			next = -1;
+		} else {
+			next = openat(fd, name,
+				      O_PATH | O_DIRECTORY | O_NOFOLLOW |
+					      O_CLOEXEC);
+		}
+		err = errno;
+		free(name);
+		if (fd != dirfd)
+			close(fd);
+		if (next < 0) {
+			errno = err;
+			return -1;
+		}
+		fd = next;
+		p = slash + 1;
+	}
+	next = openat(fd, p, flags | O_CLOEXEC);
+	err = errno;
+	if (fd != dirfd)
+		close(fd);
+	errno = err;
+	return next;
+}
+
+struct hz_node *hz_node_find(struct hz_fs *fs, int pfd, const char *name)
+{
+	struct file_handle *h;
+	struct hz_node *n = NULL;
+	struct stat st;
+	int mount_id;
+
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return NULL;
+	h = malloc(sizeof(*h) + HANDLE_MAX);
+	if (!h)
+		return NULL;
+	h->handle_bytes = HANDLE_MAX;
+	if (name_to_handle_at(pfd, name, h, &mount_id, 0) == 0) {
+		pthread_mutex_lock(&fs->tlock);
+		for (n = fs->buckets[bucket(fs, st.st_dev, st.st_ino)]; n;
+		     n = n->hnext)
+			if (same_file(n, &st, h))
+				break;
+		pthread_mutex_unlock(&fs->tlock);
+	}
+	free(h);
+	return n;
 }

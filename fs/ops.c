@@ -71,7 +71,7 @@ static int worm_locked(struct hz_fs *fs, struct hz_node *n)
 {
 	int v;
 
-	if (!fs->opts.worm || n == &fs->root)
+	if (!fs->opts.worm || !fs->preserving || n == &fs->root)
 		return 0;
 	pthread_mutex_lock(&n->mu);
 	v = n->versioned;
@@ -166,6 +166,8 @@ int hz_preserve(struct hz_fs *fs, struct hz_node *n, const hc_actor *actor,
 {
 	int rc = 0;
 
+	if (!fs->preserving)
+		return 0; /* the order was released: nothing to preserve */
 	pthread_mutex_lock(&n->mu);
 	if (n->dirty)
 		rc = version_locked(fs, n, actor, why, NULL);
@@ -405,6 +407,13 @@ static void hz_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 	if (f && from)
 		hz_json_path(f, "target", from);
 	rc = record_path(fs, "link", &actor, to ? to : name, f);
+	/* The snapshot shows the new name too. */
+	pthread_mutex_lock(&n->mu);
+	if (rc == 0 && to && n->blob[0] && !n->dirty &&
+	    vs_stage(fs->vs, to, n->blob, n->mode) < 0)
+		fuse_log(FUSE_LOG_ERR, "hozen: cannot stage a link: %s\n",
+			 hc_error_message());
+	pthread_mutex_unlock(&n->mu);
 	free(from);
 	free(to);
 	if (rc < 0) {
@@ -422,28 +431,6 @@ out:
 }
 
 /* ------------------------------------------------------------ removal */
-
-/* The node of name in parent if the kernel knows it (no new lookup). */
-static struct hz_node *child_node(struct hz_fs *fs, int pfd, const char *name)
-{
-	struct stat st;
-	struct hz_node *n;
-	size_t i;
-
-	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return NULL;
-	pthread_mutex_lock(&fs->tlock);
-	for (i = 0, n = NULL; !n && i < 1; i++) {
-		uint64_t h = (uint64_t)st.st_ino * 0x9e3779b97f4a7c15ull ^
-			     (uint64_t)st.st_dev;
-
-		for (n = fs->buckets[h % fs->nbuckets]; n; n = n->hnext)
-			if (n->ino == st.st_ino && n->dev == st.st_dev)
-				break;
-	}
-	pthread_mutex_unlock(&fs->tlock);
-	return n;
-}
 
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 int dir)
@@ -467,7 +454,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	hz_actor(fs, req, &actor);
 	path = hz_child_path(fs, p, name);
-	n = child_node(fs, pfd, name);
+	n = hz_node_find(fs, pfd, name);
 	if (n && worm_locked(fs, n)) {
 		rc = hz_refuse(fs, &actor, op, path, EPERM);
 		goto out;
@@ -484,9 +471,11 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = -errno;
 		goto out;
 	}
-	rc = vs_stage_remove(fs->vs, path ? path : name);
-	if (rc == 0)
-		rc = record_path(fs, op, &actor, path ? path : name, NULL);
+	/* Done: record it even if the snapshot cannot follow. */
+	rc = record_path(fs, op, &actor, path ? path : name, NULL);
+	if (vs_stage_remove(fs->vs, path ? path : name) < 0)
+		fuse_log(FUSE_LOG_ERR, "hozen: cannot stage removal: %s\n",
+			 hc_error_message());
 	rc = hz_errno(rc);
 	poke_committer(fs);
 out:
@@ -589,8 +578,8 @@ static void hz_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	hz_actor(fs, req, &actor);
 	from = hz_child_path(fs, p, name);
 	to = hz_child_path(fs, np, newname);
-	n = child_node(fs, pfd, name);
-	over = child_node(fs, npfd, newname);
+	n = hz_node_find(fs, pfd, name);
+	over = hz_node_find(fs, npfd, newname);
 	if ((n && worm_locked(fs, n)) || (over && worm_locked(fs, over))) {
 		rc = hz_refuse(fs, &actor, "rename", from, EPERM);
 		goto out;
@@ -843,6 +832,16 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 	} else {
 		if ((flags & O_TRUNC)) {
 			rc = hz_preserve(fs, n, &actor, "truncate");
+			/* The truncation is recorded before it happens. */
+			if (rc == 0) {
+				path = path_of(fs, n);
+				rc = record_path(
+					fs, "open", &actor, path,
+					json_pack("{s:I,s:I,s:b}", "ino",
+						  (json_int_t)n->ino, "flags",
+						  (json_int_t)fi->flags,
+						  "created", 0));
+			}
 			if (rc < 0) {
 				rc = hz_errno(rc);
 				goto out;
@@ -858,7 +857,7 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 	if (rc < 0)
 		goto out;
 	fd = -1;
-	if (created || (flags & O_TRUNC) || (fs->opts.log_reads && !writing)) {
+	if (created || (!(flags & O_TRUNC) && fs->opts.log_reads && !writing)) {
 		path = path_of(fs, n);
 		f = json_pack("{s:I,s:I,s:b}", "ino", (json_int_t)n->ino,
 			      "flags", (json_int_t)fi->flags, "created",
@@ -866,6 +865,9 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 		rc = record_path(fs, created ? "create" : "open", &actor, path,
 				 f);
 		if (rc < 0) {
+			/* Unrecorded, so it must not exist. */
+			if (created && pfd >= 0)
+				(void)unlinkat(pfd, name, 0);
 			rc = hz_errno(rc);
 			goto out;
 		}
@@ -935,34 +937,60 @@ static void hz_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
+static int record_write(struct hz_fs *fs, struct hz_file *h, const char *type,
+			const void *data, size_t size, off_t off)
+{
+	uint8_t sha[HC_HASH_LEN];
+	char hex[HC_HEX_LEN + 1], *path;
+	json_t *f;
+	int rc;
+
+	rc = hc_sha256(data, size, sha);
+	if (rc < 0)
+		return rc;
+	hc_hex(sha, HC_HASH_LEN, hex);
+	path = path_of(fs, h->node);
+	f = json_pack("{s:I,s:I,s:I,s:s}", "ino", (json_int_t)h->node->ino,
+		      "offset", (json_int_t)off, "length", (json_int_t)size,
+		      "sha256", hex);
+	rc = record_path(fs, type, &h->actor, path, f);
+	free(path);
+	return rc;
+}
+
 static void hz_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct hz_fs *fs = FS(req);
 	struct hz_file *h = (struct hz_file *)(uintptr_t)fi->fh;
 	struct hz_node *n = h->node;
-	uint8_t sha[HC_HASH_LEN];
-	char hex[HC_HEX_LEN + 1], *path;
 	ssize_t done;
-	json_t *f;
-	int rc;
+	char *path;
+	int rc, err;
 
 	(void)ino;
-	if (hc_sha256(data, size, sha) < 0) {
-		reply_err(req, -EIO);
+	/*
+	 * The record first: never bytes in the tree that the chain does
+	 * not show, even if the daemon dies between the two.
+	 */
+	rc = record_write(fs, h, "write", data, size, off);
+	if (rc < 0) {
+		reply_err(req, hz_errno(rc));
 		return;
 	}
 	done = pwrite(h->fd, data, size, off);
 	if (done < 0) {
-		rc = -errno;
+		err = errno;
 		path = path_of(fs, n);
-		hz_refuse(fs, &h->actor, "write", path, -rc);
+		hz_refuse(fs, &h->actor, "write", path, err);
 		free(path);
-		reply_err(req, rc);
+		reply_err(req, -err);
 		return;
 	}
 	if ((size_t)done != size)
-		hc_sha256(data, (size_t)done, sha);
+		/* What was written after all: a short write. */
+		(void)record_write(fs, h, "write-short", data, (size_t)done,
+				   off);
 	pthread_mutex_lock(&n->mu);
 	n->dirty = 1;
 	n->wgen++;
@@ -974,18 +1002,6 @@ static void hz_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		h->hash_off = (uint64_t)off == h->hash_off
 				      ? h->hash_off + (uint64_t)done
 				      : UINT64_MAX;
-	}
-	hc_hex(sha, HC_HASH_LEN, hex);
-	path = path_of(fs, n);
-	f = json_pack("{s:I,s:I,s:I,s:s}", "ino", (json_int_t)n->ino, "offset",
-		      (json_int_t)off, "length", (json_int_t)done, "sha256",
-		      hex);
-	rc = record_path(fs, "write", &h->actor, path, f);
-	free(path);
-	if (rc < 0) {
-		/* Never a write the chain does not show. */
-		reply_err(req, hz_errno(rc));
-		return;
 	}
 	fuse_reply_write(req, (size_t)done);
 }

@@ -17,6 +17,7 @@
 
 struct fv {
 	hc_store *store;
+	int treefd;
 	vs_repo *vs;
 	struct fs_verify_report *rep;
 	json_t *state; /* path -> {"sha256", "size", "seq"} */
@@ -163,6 +164,9 @@ static void track(struct fv *v, const hc_record *rec)
 				  (json_int_t)rec->seq));
 	} else if (!strcmp(rec->type, "write") ||
 		   !strcmp(rec->type, "create") ||
+		   (!strcmp(rec->type, "open") &&
+		    (json_integer_value(json_object_get(rec->json, "flags")) &
+		     O_TRUNC)) ||
 		   !strcmp(rec->type, "fallocate") ||
 		   (!strcmp(rec->type, "setattr") &&
 		    json_object_get(rec->json, "size"))) {
@@ -213,15 +217,7 @@ static int check_tree(struct fv *v)
 		if (json_is_true(json_object_get(e, "pending")) || !hex)
 			continue; /* written after its last version */
 		snprintf(where, sizeof(where), "tree/%.500s", path);
-		{
-			char *full;
-
-			if (asprintf(&full, "tree/%s", path) < 0)
-				return hc_error_set(HC_ENOMEM, "out of memory");
-			fd = openat(hc_store_fd(v->store), full,
-				    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-			free(full);
-		}
+		fd = hz_openat_long(v->treefd, path, O_RDONLY | O_NOFOLLOW);
 		if (fd < 0 && errno == ELOOP)
 			continue; /* a symlink: its target is its blob */
 		if (fd < 0) {
@@ -276,7 +272,15 @@ int fs_verify(const char *store, struct fs_verify_report *out)
 	rep.fail_seq = -1;
 	v.rep = &rep;
 	v.state = json_object();
+	v.treefd = -1;
 	rc = hc_store_open(&v.store, store);
+	if (rc == 0) {
+		v.treefd =
+			openat(hc_store_fd(v.store), "tree",
+			       O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (v.treefd < 0)
+			rc = hc_error_set(HC_ESYS, "cannot open 'tree'");
+	}
 	if (rc == 0)
 		rc = vs_open_existing(&v.vs, hc_store_fd(v.store));
 	if (rc == HC_ENOENT)
@@ -315,6 +319,8 @@ out:
 	hc_record_release(&rec);
 	hc_reader_free(r);
 	vs_close(v.vs);
+	if (v.treefd >= 0)
+		close(v.treefd);
 	hc_store_free(v.store);
 	json_decref(v.state);
 	return rc;

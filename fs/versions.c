@@ -43,6 +43,7 @@
 #define VS_CHUNK	   (1u << 20) /* I/O and hashing chunk */
 #define VS_POINTER_MAX	   1024	      /* largest pointer blob we parse */
 #define VS_REF		   "refs/heads/main"
+#define VS_PATH_MAX	   (64 * 1024)
 #define VS_KEEP_REF	   "refs/hozen/versions"
 #define VS_LFS_DIR	   "lfs"
 #define VS_LFS_OBJECTS	   "lfs/objects"
@@ -989,7 +990,8 @@ static int path_check(const char *path)
 
 	if (!path || !*path)
 		return hc_error_set(HC_EINVAL, "empty path");
-	if (strlen(path) >= PATH_MAX)
+	/* The tree has no PATH_MAX; git trees nest without limit. */
+	if (strlen(path) >= VS_PATH_MAX)
 		return hc_error_set(HC_EINVAL, "path too long");
 	for (p = path;; p = slash + 1) {
 		slash = strchr(p, '/');
