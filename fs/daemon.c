@@ -181,12 +181,40 @@ static int stat_long(int dirfd, const char *path, struct stat *st)
 	return rc;
 }
 
+/*
+ * Store path's live content again, hoping it is blob; 0 if it was, 1 if
+ * the version is lost (recorded as such).
+ */
+static int restore_blob(struct hz_fs *fs, const char *path, const char *blob,
+			const hc_actor *self)
+{
+	struct vs_version v;
+	struct stat st;
+	int fd, rc;
+
+	fd = hz_openat_long(fs->treefd, path, O_RDONLY | O_NOFOLLOW);
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		rc = vs_store_fd(fs->vs, fd, (uint64_t)st.st_size, NULL, &v);
+		close(fd);
+		if (rc < 0)
+			return rc;
+		if (!strcmp(v.blob, blob))
+			return 0;
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	rc = hz_record(fs, "version-lost", self,
+		       json_pack("{s:s,s:s}", "path", path, "blob", blob),
+		       NULL);
+	return rc < 0 ? rc : 1;
+}
+
 /* Version dirty files, stage uncommitted versions, commit. */
 static int recover_versions(struct hz_fs *fs, json_t *report)
 {
 	json_t *state = json_object(), *versions = json_array(), *e;
 	uint64_t committed;
-	size_t i;
+	size_t i, lost = 0;
 	const char *path;
 	size_t staged = 0, versioned = 0;
 	hc_actor self;
@@ -211,6 +239,20 @@ static int recover_versions(struct hz_fs *fs, json_t *report)
 			    (json_int_t)committed ||
 		    !vpath || !blob)
 			continue;
+		if (!vs_has(fs->vs, blob)) {
+			/*
+			 * Its object was not yet synced when the daemon died:
+			 * the tree still has it if the file is unchanged.
+			 */
+			rc = restore_blob(fs, vpath, blob, &self);
+			if (rc == 1) {
+				lost++;
+				rc = 0;
+				continue;
+			}
+			if (rc < 0)
+				goto out;
+		}
 		/* A file gone since is only kept, not put in the snapshot. */
 		rc = vs_stage(fs->vs, vpath, blob,
 			      stat_long(fs->treefd, vpath, &st) == 0 &&
@@ -268,6 +310,9 @@ static int recover_versions(struct hz_fs *fs, json_t *report)
 			    json_integer((json_int_t)versioned));
 	json_object_set_new(report, "restaged",
 			    json_integer((json_int_t)staged));
+	if (lost)
+		json_object_set_new(report, "lost",
+				    json_integer((json_int_t)lost));
 	if (versioned || staged) {
 		fuse_log(FUSE_LOG_NOTICE,
 			 "hozen: recovered %zu unversioned file(s) and %zu "
@@ -498,7 +543,8 @@ int fs_mount(const struct fs_options *opts)
 	if (rc < 0)
 		goto out;
 	vo.lfs_threshold = opts->lfs_threshold;
-	vo.fsync = 1;
+	/* Objects are made durable a batch at a time (vs_sync, commits). */
+	vo.fsync = 0;
 	rc = vs_open(&fs.vs, hc_store_fd(fs.store), &vo);
 	if (rc < 0)
 		goto out;

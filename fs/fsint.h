@@ -39,7 +39,12 @@ struct hz_node {
 	uint64_t wgen;	  /* count of writes, for the streaming hash */
 	int versioned;	  /* a version of it exists (WORM: immutable) */
 	char blob[41];	  /* its last version's git blob, "" if none */
-	unsigned mode;	  /* git file mode of that version */
+	/*
+	 * It has no security.capability: with the writeback cache the
+	 * kernel asks before every write(2), so the answer is cached.
+	 */
+	int nocaps;
+	unsigned mode; /* git file mode of that version */
 };
 
 /* An open file. */

@@ -1091,6 +1091,8 @@ static void hz_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	/* An fsync makes the bytes, their records and a version durable. */
 	if (h->writable) {
 		rc = close_version(fs, h, "fsync", 0);
+		if (rc == 0)
+			rc = vs_sync(fs->vs);
 		if (rc < 0) {
 			reply_err(req, hz_errno(rc));
 			return;
@@ -1274,6 +1276,18 @@ static void hz_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* -------------------------------------------------------------- xattrs */
 
+static int is_caps(const char *name)
+{
+	return !strcmp(name, "security.capability");
+}
+
+static void set_nocaps(struct hz_node *n, int v)
+{
+	pthread_mutex_lock(&n->mu);
+	n->nocaps = v;
+	pthread_mutex_unlock(&n->mu);
+}
+
 static void hz_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
@@ -1298,6 +1312,7 @@ static void hz_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	set_nocaps(n, 0);
 	rc = setxattr(proc, name, value, size, flags);
 	close(fd);
 	if (rc < 0) {
@@ -1319,11 +1334,21 @@ static void hz_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
 	struct hz_fs *fs = FS(req);
+	struct hz_node *node = hz_node_get(fs, ino);
 	char proc[64], *buf = NULL;
 	ssize_t n;
-	int fd;
+	int fd, nocaps;
 
-	fd = hz_node_open(fs, hz_node_get(fs, ino), O_PATH);
+	if (is_caps(name)) {
+		pthread_mutex_lock(&node->mu);
+		nocaps = node->nocaps;
+		pthread_mutex_unlock(&node->mu);
+		if (nocaps) {
+			reply_err(req, -ENODATA);
+			return;
+		}
+	}
+	fd = hz_node_open(fs, node, O_PATH);
 	if (fd < 0) {
 		reply_err(req, fd);
 		return;
@@ -1339,6 +1364,8 @@ static void hz_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	n = getxattr(proc, name, buf, size);
 	close(fd);
+	if (n < 0 && errno == ENODATA && is_caps(name))
+		set_nocaps(node, 1);
 	if (n < 0)
 		reply_err(req, -errno);
 	else if (size == 0)
@@ -1401,6 +1428,7 @@ static void hz_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		return;
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	set_nocaps(n, 0);
 	rc = removexattr(proc, name);
 	close(fd);
 	if (rc < 0) {

@@ -20,7 +20,8 @@ struct fv {
 	int treefd;
 	vs_repo *vs;
 	struct fs_verify_report *rep;
-	json_t *state; /* path -> {"sha256", "size", "seq"} */
+	json_t *state;	 /* path -> {"sha256", "size", "seq"} */
+	json_t *missing; /* blob -> seq: not in git, unless declared lost */
 };
 
 __attribute__((format(printf, 4, 5))) static void
@@ -98,7 +99,13 @@ static int check_version(struct fv *v, const hc_record *rec, const char *where)
 	rc = vs_check_version(v->vs, blob, (uint64_t)json_integer_value(size),
 			      sha,
 			      json_is_true(json_object_get(rec->json, "lfs")));
-	if (rc == HC_EVERIFY || rc == HC_ENOENT || rc == HC_EFORMAT) {
+	if (rc == HC_ENOENT) {
+		/* Allowed only if a later version-lost record says so. */
+		json_object_set_new(v->missing, blob,
+				    json_integer((json_int_t)rec->seq));
+		return 0;
+	}
+	if (rc == HC_EVERIFY || rc == HC_EFORMAT) {
 		fv_fail(v, (int64_t)rec->seq, where, "version %s: %s", blob,
 			hc_error_message());
 		return 0;
@@ -272,6 +279,7 @@ int fs_verify(const char *store, struct fs_verify_report *out)
 	rep.fail_seq = -1;
 	v.rep = &rep;
 	v.state = json_object();
+	v.missing = json_object();
 	v.treefd = -1;
 	rc = hc_store_open(&v.store, store);
 	if (rc == 0) {
@@ -300,6 +308,11 @@ int fs_verify(const char *store, struct fs_verify_report *out)
 				rec.type);
 			break;
 		}
+		if (!strcmp(rec.type, "version-lost"))
+			json_object_del(v.missing,
+					json_string_value(json_object_get(
+						rec.json, "blob"))
+						?: "");
 		if (!strcmp(rec.type, "version"))
 			rc = check_version(&v, &rec, where);
 		else if (!strcmp(rec.type, "commit"))
@@ -311,6 +324,19 @@ int fs_verify(const char *store, struct fs_verify_report *out)
 	if (rc < 0 && rep.ok)
 		goto out; /* the chain verified: this is an I/O error */
 	rc = 0;
+	if (rep.ok && json_object_size(v.missing)) {
+		const char *blob;
+		json_t *seq;
+
+		json_object_foreach(v.missing, blob, seq)
+		{
+			fv_fail(&v, json_integer_value(seq), "git",
+				"version %s named at seq %" JSON_INTEGER_FORMAT
+				" is not in git",
+				blob, json_integer_value(seq));
+			break;
+		}
+	}
 	if (rep.ok)
 		rc = check_tree(&v);
 	if (rc == 0)
@@ -323,5 +349,6 @@ out:
 		close(v.treefd);
 	hc_store_free(v.store);
 	json_decref(v.state);
+	json_decref(v.missing);
 	return rc;
 }

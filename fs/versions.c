@@ -78,6 +78,7 @@ struct vs_repo {
 	int readonly; /* opened with vs_open_existing */
 	uint64_t threshold;
 	int fsync;
+	int syncfd; /* STORE/git, for syncfs when objects are not fsynced */
 };
 
 static atomic_ulong tmp_counter;
@@ -1522,6 +1523,11 @@ int vs_commit(vs_repo *r, uint64_t first, uint64_t last, const char *summary,
 			goto out;
 		}
 	}
+	/* The blobs are durable before a commit can name them. */
+	if (!r->fsync && (r->syncfd < 0 || syncfs(r->syncfd) < 0)) {
+		rc = hc_error_set(HC_ESYS, "cannot sync the git repository");
+		goto out;
+	}
 	rc = staged_tree(r, &base, &tree_id);
 	if (rc < 0)
 		goto out;
@@ -1540,6 +1546,10 @@ int vs_commit(vs_repo *r, uint64_t first, uint64_t last, const char *summary,
 	rc = keep_versions(r, msg, sig);
 	if (rc < 0)
 		goto out;
+	if (!r->fsync && syncfs(r->syncfd) < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot sync the git repository");
+		goto out;
+	}
 	ops_clear(r);
 	git_oid_tostr(commit_out, 41, &commit_id);
 out:
@@ -1652,6 +1662,7 @@ static int repo_open(vs_repo **out, int storefd, const struct vs_options *opts,
 	if (!r)
 		return hc_error_set(HC_ENOMEM, "out of memory");
 	r->lfsfd = -1;
+	r->syncfd = -1;
 	r->readonly = !create;
 	r->threshold = opts && opts->lfs_threshold ? opts->lfs_threshold
 						   : VS_LFS_THRESHOLD;
@@ -1677,6 +1688,7 @@ static int repo_open(vs_repo **out, int storefd, const struct vs_options *opts,
 				  "cannot open the store's 'git'");
 		goto out;
 	}
+	r->syncfd = dup(gitfd);
 	rc = fd_path(gitfd, path, sizeof(path));
 	if (rc < 0)
 		goto out;
@@ -1747,6 +1759,28 @@ int vs_open_existing(vs_repo **out, int storefd)
 	return repo_open(out, storefd, NULL, 0);
 }
 
+int vs_sync(vs_repo *r)
+{
+	if (r->fsync)
+		return 0; /* every object was fsynced as it was written */
+	if (r->syncfd < 0 || syncfs(r->syncfd) < 0)
+		return hc_error_set(HC_ESYS, "cannot sync the git repository");
+	return 0;
+}
+
+int vs_has(vs_repo *r, const char *blob)
+{
+	git_oid oid;
+	int yes;
+
+	if (oid_parse(&oid, blob) < 0)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	yes = git_odb_exists(r->odb, &oid);
+	pthread_mutex_unlock(&r->lock);
+	return yes;
+}
+
 int vs_commit_message(vs_repo *r, const char *commit, char **out)
 {
 	git_commit *c = NULL;
@@ -1793,6 +1827,8 @@ int vs_commit_message(vs_repo *r, const char *commit, char **out)
 
 void vs_close(vs_repo *r)
 {
+	if (r && r->syncfd >= 0)
+		close(r->syncfd);
 	if (!r)
 		return;
 	ops_clear(r);
