@@ -486,9 +486,10 @@ static void fs_free(struct hz_fs *fs)
 
 static json_t *options_json(const struct fs_options *o)
 {
-	return json_pack("{s:b,s:b,s:b,s:b,s:s}", "read_only", o->read_only,
-			 "worm", o->worm, "log_reads", o->log_reads, "force",
-			 o->force, "policy",
+	return json_pack("{s:b,s:b,s:b,s:b,s:b,s:s}", "read_only", o->read_only,
+			 "worm", o->worm, "log_reads", o->log_reads,
+			 "no_xattr_read", o->no_xattr_read, "force", o->force,
+			 "policy",
 			 o->read_only ? "read-only"
 			 : o->worm    ? "worm"
 				      : "preserve");

@@ -19,14 +19,22 @@
 #include <stdint.h>
 
 struct fs_options {
-	const char *store;	      /* store directory */
-	const char *mountpoint;	      /* where to mount */
-	int foreground;		      /* do not daemonize */
-	int read_only;		      /* write blocker */
-	int worm;		      /* files immutable once closed */
-	int log_reads;		      /* record every open for reading */
-	int force;		      /* mount even if verification fails */
-	int debug;		      /* FUSE debug output */
+	const char *store;	/* store directory */
+	const char *mountpoint; /* where to mount */
+	int foreground;		/* do not daemonize */
+	int read_only;		/* write blocker */
+	int worm;		/* files immutable once closed */
+	int log_reads;		/* record every open for reading */
+	int force;		/* mount even if verification fails */
+	int debug;		/* FUSE debug output */
+	/*
+	 * Do not serve getxattr/listxattr: with the writeback cache the
+	 * kernel asks for security.capability before every write(2) until
+	 * a filesystem says it has no xattrs at all; this makes small
+	 * writes about three times faster, and xattrs unreadable through
+	 * the mount (setting them still works and is recorded).
+	 */
+	int no_xattr_read;
 	const char *passphrase;	      /* of the signing key, or NULL */
 	unsigned commit_every;	      /* versions per commit (0: 256) */
 	unsigned commit_ms;	      /* at most this long before a commit

@@ -1339,6 +1339,10 @@ static void hz_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	ssize_t n;
 	int fd, nocaps;
 
+	if (fs->opts.no_xattr_read) {
+		reply_err(req, -ENOSYS); /* the kernel stops asking */
+		return;
+	}
 	if (is_caps(name)) {
 		pthread_mutex_lock(&node->mu);
 		nocaps = node->nocaps;
@@ -1382,6 +1386,10 @@ static void hz_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	ssize_t n;
 	int fd;
 
+	if (fs->opts.no_xattr_read) {
+		reply_err(req, -ENOSYS);
+		return;
+	}
 	fd = hz_node_open(fs, hz_node_get(fs, ino), O_PATH);
 	if (fd < 0) {
 		reply_err(req, fd);
