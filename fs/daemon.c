@@ -543,6 +543,7 @@ int fs_mount(const struct fs_options *opts)
 	rc = hz_nodes_init(&fs);
 	if (rc < 0)
 		goto out;
+	hz_virt_init(&fs);
 	vo.lfs_threshold = opts->lfs_threshold;
 	/* Objects are made durable a batch at a time (vs_sync, commits). */
 	vo.fsync = 0;
@@ -617,6 +618,7 @@ int fs_mount(const struct fs_options *opts)
 	rc = recover_versions(&fs, report);
 	if (rc < 0)
 		goto out;
+	snprintf(fs.mountpoint, sizeof(fs.mountpoint), "%s", mnt);
 	json_object_set_new(report, "mountpoint", json_string(mnt));
 	json_object_set_new(report, "options", options_json(opts));
 	json_object_set_new(report, "pid", json_integer(getpid()));

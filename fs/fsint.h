@@ -44,6 +44,7 @@ struct hz_node {
 	 * kernel asks before every write(2), so the answer is cached.
 	 */
 	int nocaps;
+	int virt;      /* a node of /.hozen/ (VIRT_*), 0 for the live tree */
 	unsigned mode; /* git file mode of that version */
 };
 
@@ -90,6 +91,8 @@ struct hz_fs {
 	 * recorded release (case/case.h): changes are still recorded.
 	 */
 	int preserving;
+	struct hz_node virt[4]; /* /.hozen/ and its files (virt.c) */
+	char mountpoint[4096];
 	int reserve_fd; /* STORE/.reserve: room to seal a full disk */
 };
 
@@ -121,6 +124,20 @@ void hz_node_rename(struct hz_fs *fs, struct hz_node *n, struct hz_node *parent,
  * walking directories without following symlinks.  -1 and errno.
  */
 int hz_openat_long(int dirfd, const char *path, int flags);
+
+/* virt.c: the read-only /.hozen/ directory */
+enum { VIRT_NONE, VIRT_DIR, VIRT_STATUS, VIRT_HEAD, VIRT_CHECKPOINT };
+#define VIRT_NAME ".hozen"
+void hz_virt_init(struct hz_fs *fs);
+/* The virtual node of name in parent, or NULL. */
+struct hz_node *hz_virt_lookup(struct hz_fs *fs, struct hz_node *parent,
+			       const char *name);
+void hz_virt_stat(struct hz_fs *fs, struct hz_node *n, struct stat *st);
+/* A memfd with the file's content now; -errno. */
+int hz_virt_open(struct hz_fs *fs, struct hz_node *n);
+/* Fill a readdir buffer for /.hozen/; returns the bytes used. */
+size_t hz_virt_readdir(struct hz_fs *fs, fuse_req_t req, char *buf, size_t size,
+		       off_t off);
 
 /* record.c */
 /* The actor of a request (cached per pid for a short while). */

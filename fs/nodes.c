@@ -90,6 +90,8 @@ int hz_node_open(struct hz_fs *fs, struct hz_node *n, int flags)
 {
 	int fd;
 
+	if (n->virt)
+		return -EROFS; /* /.hozen/ is not in the tree */
 	if (n == &fs->root) {
 		fd = (flags & O_PATH) ? dup(fs->treefd)
 				      : openat(fs->treefd, ".",
@@ -298,7 +300,7 @@ static void drop_unused(struct hz_fs *fs, struct hz_node *n)
 
 void hz_node_forget(struct hz_fs *fs, struct hz_node *n, uint64_t nlookup)
 {
-	if (n == &fs->root)
+	if (n == &fs->root || n->virt)
 		return;
 	pthread_rwlock_wrlock(&fs->names);
 	pthread_mutex_lock(&fs->tlock);

@@ -205,9 +205,22 @@ static void hz_init(void *userdata, struct fuse_conn_info *conn)
 static void hz_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct hz_fs *fs = FS(req);
+	struct hz_node *p = hz_node_get(fs, parent), *v;
 	struct fuse_entry_param e;
 	int pfd, rc;
 
+	v = hz_virt_lookup(fs, p, name);
+	if (v || p->virt) {
+		if (!v) {
+			reply_err(req, -ENOENT);
+			return;
+		}
+		memset(&e, 0, sizeof(e));
+		hz_virt_stat(fs, v, &e.attr);
+		e.ino = hz_node_ino(fs, v);
+		fuse_reply_entry(req, &e); /* timeouts 0: made fresh */
+		return;
+	}
 	pfd = hz_node_open(fs, hz_node_get(fs, parent), O_PATH);
 	if (pfd < 0) {
 		reply_err(req, pfd);
@@ -242,10 +255,16 @@ static void hz_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct hz_fs *fs = FS(req);
+	struct hz_node *n = hz_node_get(fs, ino);
 	struct stat st;
 	int fd, rc;
 
-	fd = hz_node_open(fs, hz_node_get(fs, ino), O_PATH);
+	if (n->virt) {
+		hz_virt_stat(fs, n, &st);
+		fuse_reply_attr(req, &st, 0);
+		return;
+	}
+	fd = hz_node_open(fs, n, O_PATH);
 	if (fd < 0) {
 		reply_err(req, fd);
 		return;
@@ -796,6 +815,27 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 	char *path = NULL;
 	json_t *f;
 
+	if (!created && n->virt) {
+		/* /.hozen/: read-only, made now, never recorded. */
+		if (writing) {
+			rc = -EROFS;
+			goto out;
+		}
+		fd = hz_virt_open(fs, n);
+		if (fd < 0) {
+			rc = fd;
+			goto out;
+		}
+		rc = file_new(fs, req, n, fd, flags, &h);
+		if (rc < 0)
+			goto out;
+		fd = -1;
+		fi->fh = (uint64_t)(uintptr_t)h;
+		fi->direct_io = 1; /* its size is known only when read */
+		fuse_reply_open(req, fi);
+		h = NULL;
+		goto out;
+	}
 	hz_actor(fs, req, &actor);
 	if (writing && fs->opts.read_only) {
 		path = created ? hz_child_path(fs, parent, name)
@@ -1163,9 +1203,15 @@ static void hz_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct hz_fs *fs = FS(req);
-	struct hz_dir *d = calloc(1, sizeof(*d));
+	struct hz_dir *d;
 	int fd;
 
+	if (hz_node_get(fs, ino)->virt == VIRT_DIR) {
+		fi->fh = 0; /* hz_virt_readdir lists it */
+		fuse_reply_open(req, fi);
+		return;
+	}
+	d = calloc(1, sizeof(*d));
 	if (!d) {
 		reply_err(req, -ENOMEM);
 		return;
@@ -1195,11 +1241,18 @@ static void hz_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	char *buf = calloc(1, size), *p = buf;
 	size_t rem = size;
 
-	(void)ino;
 	if (!buf) {
 		reply_err(req, -ENOMEM);
 		return;
 	}
+	if (!d) {
+		fuse_reply_buf(
+			req, buf,
+			hz_virt_readdir(FS(req), req, buf, size, offset));
+		free(buf);
+		return;
+	}
+	(void)ino;
 	if (offset != d->offset) {
 		seekdir(d->dp, offset);
 		d->entry = NULL;
@@ -1237,8 +1290,10 @@ static void hz_releasedir(fuse_req_t req, fuse_ino_t ino,
 	struct hz_dir *d = (struct hz_dir *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	closedir(d->dp);
-	free(d);
+	if (d) {
+		closedir(d->dp);
+		free(d);
+	}
 	reply_err(req, 0);
 }
 
@@ -1343,6 +1398,10 @@ static void hz_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		reply_err(req, -ENOSYS); /* the kernel stops asking */
 		return;
 	}
+	if (node->virt) {
+		reply_err(req, -ENODATA);
+		return;
+	}
 	if (is_caps(name)) {
 		pthread_mutex_lock(&node->mu);
 		nocaps = node->nocaps;
@@ -1388,6 +1447,13 @@ static void hz_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	if (fs->opts.no_xattr_read) {
 		reply_err(req, -ENOSYS);
+		return;
+	}
+	if (hz_node_get(fs, ino)->virt) {
+		if (size)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_xattr(req, 0);
 		return;
 	}
 	fd = hz_node_open(fs, hz_node_get(fs, ino), O_PATH);

@@ -351,6 +351,8 @@ int hc_log_append(hc_log *log, const char *type, const hc_actor *actor,
 int hc_log_sync(hc_log *log, uint64_t seq);
 /* Number of records; the next seq. */
 uint64_t hc_log_size(hc_log *log);
+/* The chain head: the number of records and the last record's hash. */
+void hc_log_head(hc_log *log, uint64_t *size, uint8_t hash[HC_HASH_LEN]);
 /* The current Merkle tree state (copied under the log's lock). */
 void hc_log_merkle(hc_log *log, hc_merkle *out);
 /* The store directory fd (borrowed). */

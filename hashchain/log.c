@@ -536,6 +536,14 @@ uint64_t hc_log_size(hc_log *log)
 	return n;
 }
 
+void hc_log_head(hc_log *log, uint64_t *size, uint8_t hash[HC_HASH_LEN])
+{
+	pthread_mutex_lock(&log->mu);
+	*size = log->next_seq;
+	memcpy(hash, log->last_hash, HC_HASH_LEN);
+	pthread_mutex_unlock(&log->mu);
+}
+
 void hc_log_merkle(hc_log *log, hc_merkle *out)
 {
 	pthread_mutex_lock(&log->mu);
