@@ -342,6 +342,7 @@ static int load_order(struct hz_fs *fs, json_t *report)
 	if (rc < 0)
 		return hc_error_prefix(rc, "cannot read the case");
 	fs->preserving = cp.in_force;
+	snprintf(fs->preserve_why, sizeof(fs->preserve_why), "%s", cp.why);
 	json_object_set_new(
 		report, "preservation",
 		json_pack("{s:b,s:s}", "in_force", cp.in_force, "why", cp.why));

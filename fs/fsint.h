@@ -91,6 +91,7 @@ struct hz_fs {
 	 * recorded release (case/case.h): changes are still recorded.
 	 */
 	int preserving;
+	char preserve_why[256]; /* the order's state, for /.hozen/status */
 	struct hz_node virt[4]; /* /.hozen/ and its files (virt.c) */
 	char mountpoint[4096];
 	int reserve_fd; /* STORE/.reserve: room to seal a full disk */

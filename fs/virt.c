@@ -119,9 +119,8 @@ static int make_status(struct hz_fs *fs, FILE *f)
 				: "preserve (versions kept before any removal)",
 		fs->opts.log_reads ? ", reads recorded" : "",
 		fs->opts.no_xattr_read ? ", xattr reads off" : "");
-	fprintf(f, "preservation:  %s\n",
-		fs->preserving ? "in force (the order holds)"
-			       : "lifted (the order was released)");
+	fprintf(f, "preservation:  %s: %s\n",
+		fs->preserving ? "in force" : "lifted", fs->preserve_why);
 	fprintf(f, "records:       %" PRIu64 "\n", size);
 	fprintf(f, "chain head:    %s\n", hex);
 	fprintf(f, "uncommitted:   %zu version(s) staged for git\n",

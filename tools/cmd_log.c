@@ -83,6 +83,19 @@ static char *details(json_t *rec)
 	return s;
 }
 
+/* 1 if a case record changes a confidential field (values hashed). */
+static int confidential(const hc_record *rec)
+{
+	json_t *changes = json_object_get(rec->json, "changes"), *c;
+	size_t i;
+
+	json_array_foreach(
+		changes, i,
+		c) if (json_is_true(json_object_get(c,
+						    "confidential"))) return 1;
+	return 0;
+}
+
 static void print_row(const hc_record *rec)
 {
 	json_t *actor = json_object_get(rec->json, "actor");
@@ -96,8 +109,10 @@ static void print_row(const hc_record *rec)
 		 json_integer_value(json_object_get(actor, "uid")),
 		 json_integer_value(json_object_get(actor, "pid")),
 		 comm ? comm : "?");
-	printf("%-6" PRIu64 " %-30s %-11s %-28s %s\n", rec->seq,
-	       time ? time : "?", rec->type, who, d ? d : "");
+	printf("%-6" PRIu64 " %-30s %-11s %-28s %s%s\n", rec->seq,
+	       time ? time : "?", rec->type, who,
+	       confidential(rec) ? "[confidential: values hashed] " : "",
+	       d ? d : "");
 	free(d);
 }
 
