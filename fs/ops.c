@@ -1385,31 +1385,36 @@ static void hz_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	reply_err(req, hz_errno(rc));
 }
 
-static void hz_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			size_t size)
+/*
+ * getxattr (name) or listxattr (name NULL): read through /proc, since an
+ * O_PATH fd takes no fgetxattr; size 0 asks for the size.
+ */
+static void read_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		       size_t size)
 {
 	struct hz_fs *fs = FS(req);
 	struct hz_node *node = hz_node_get(fs, ino);
 	char proc[64], *buf = NULL;
 	ssize_t n;
-	int fd, nocaps;
+	int fd, nocaps = 0;
 
 	if (fs->opts.no_xattr_read) {
 		reply_err(req, -ENOSYS); /* the kernel stops asking */
 		return;
 	}
-	if (node->virt) {
-		reply_err(req, -ENODATA);
-		return;
-	}
-	if (is_caps(name)) {
+	if (name && is_caps(name)) {
 		pthread_mutex_lock(&node->mu);
 		nocaps = node->nocaps;
 		pthread_mutex_unlock(&node->mu);
-		if (nocaps) {
+	}
+	if (node->virt || nocaps) {
+		if (name)
 			reply_err(req, -ENODATA);
-			return;
-		}
+		else if (size)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_xattr(req, 0);
+		return;
 	}
 	fd = hz_node_open(fs, node, O_PATH);
 	if (fd < 0) {
@@ -1417,17 +1422,14 @@ static void hz_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (size) {
-		buf = malloc(size);
-		if (!buf) {
-			close(fd);
-			reply_err(req, -ENOMEM);
-			return;
-		}
+	if (size && !(buf = malloc(size))) {
+		close(fd);
+		reply_err(req, -ENOMEM);
+		return;
 	}
-	n = getxattr(proc, name, buf, size);
+	n = name ? getxattr(proc, name, buf, size) : listxattr(proc, buf, size);
 	close(fd);
-	if (n < 0 && errno == ENODATA && is_caps(name))
+	if (n < 0 && errno == ENODATA && name && is_caps(name))
 		set_nocaps(node, 1);
 	if (n < 0)
 		reply_err(req, -errno);
@@ -1438,47 +1440,15 @@ static void hz_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	free(buf);
 }
 
+static void hz_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	read_xattr(req, ino, name, size);
+}
+
 static void hz_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct hz_fs *fs = FS(req);
-	char proc[64], *buf = NULL;
-	ssize_t n;
-	int fd;
-
-	if (fs->opts.no_xattr_read) {
-		reply_err(req, -ENOSYS);
-		return;
-	}
-	if (hz_node_get(fs, ino)->virt) {
-		if (size)
-			fuse_reply_buf(req, NULL, 0);
-		else
-			fuse_reply_xattr(req, 0);
-		return;
-	}
-	fd = hz_node_open(fs, hz_node_get(fs, ino), O_PATH);
-	if (fd < 0) {
-		reply_err(req, fd);
-		return;
-	}
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (size) {
-		buf = malloc(size);
-		if (!buf) {
-			close(fd);
-			reply_err(req, -ENOMEM);
-			return;
-		}
-	}
-	n = listxattr(proc, buf, size);
-	close(fd);
-	if (n < 0)
-		reply_err(req, -errno);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	read_xattr(req, ino, NULL, size);
 }
 
 static void hz_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
