@@ -234,14 +234,18 @@ static int parse_zone(const char *p, int *off)
 		return -1;
 	sign = *p++ == '-' ? -1 : 1;
 	h = two_digits(p);
+	if (h < 0) /* never step past a short string's end */
+		return -1;
 	p += 2;
 	if (*p == ':')
 		p++;
 	if (*p) {
 		m = two_digits(p);
+		if (m < 0)
+			return -1;
 		p += 2;
 	}
-	if (h < 0 || h > 14 || m < 0 || m > 59 || *p)
+	if (h > 14 || m > 59 || *p)
 		return -1;
 	*off = sign * (h * 3600 + m * 60);
 	return 0;

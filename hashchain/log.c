@@ -296,57 +296,114 @@ struct hc_log {
 	int stop; /* protected by sync_mu */
 };
 
-/* Make a record line; fields borrowed.  Called with mu held. */
-static int build_line(hc_log *log, const char *type, const hc_actor *actor,
-		      json_t *fields, size_t *len_out)
+/*
+ * The part of a record line after its chain members, made by jansson
+ * outside the log's lock: "type":T,"actor":A[,fields...]} -- so that the
+ * lock covers only what needs it (seq, prev, time, hash, write).
+ */
+static int build_body(const char *type, const hc_actor *actor, json_t *fields,
+		      char **out, size_t *len_out)
 {
-	char prev[HC_HEX_LEN + 1], now[40];
-	json_t *rec = NULL;
-	size_t need;
+	json_t *t = json_string(type), *a = hc_actor_json(actor);
+	char *ts = NULL, *as = NULL, *fs = NULL, *body = NULL;
+	size_t tl, al, fl = 0, len;
 	int rc = 0;
 
-	hc_hex(log->last_hash, HC_HASH_LEN, prev);
-	hc_time_now(now);
-	rec = json_pack("{s:i,s:I,s:s,s:s,s:s,s:o}", "v", HC_FORMAT_VERSION,
-			"seq", (json_int_t)log->next_seq, "prev", prev, "time",
-			now, "type", type, "actor", hc_actor_json(actor));
-	if (!rec)
-		return hc_error_set(HC_ENOMEM, "cannot build record");
-	if (fields && json_object_update(rec, fields) < 0) {
-		rc = hc_error_set(HC_ENOMEM, "cannot build record");
-		goto out;
-	}
-	for (;;) {
-		need = json_dumpb(rec, log->dump, log->dump_cap, JSON_COMPACT);
-		if (need == 0) {
+	ts = t ? json_dumps(t, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	as = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	if (fields && json_object_size(fields) > 0) {
+		fs = json_dumps(fields, JSON_COMPACT);
+		if (!fs) {
 			rc = hc_error_set(HC_EINVAL,
 					  "record cannot be encoded as JSON "
 					  "(invalid UTF-8 in a field?)");
 			goto out;
 		}
-		if (need > HC_RECORD_MAX) {
-			rc = hc_error_set(HC_EINVAL,
-					  "record of %zu bytes exceeds the "
-					  "limit of %u",
-					  need, HC_RECORD_MAX);
-			goto out;
-		}
-		if (need < log->dump_cap)
-			break;
-		free(log->dump);
-		log->dump_cap = need + 1024;
-		log->dump = malloc(log->dump_cap);
-		if (!log->dump) {
-			log->dump_cap = 0;
-			rc = hc_error_set(HC_ENOMEM, "out of memory");
-			goto out;
-		}
+		fl = strlen(fs) - 2; /* without its braces */
 	}
+	if (!ts || !as) {
+		rc = hc_error_set(HC_EINVAL, "record type or actor cannot be "
+					     "encoded (invalid UTF-8?)");
+		goto out;
+	}
+	tl = strlen(ts);
+	al = strlen(as);
+	len = 7 + tl + 9 + al + (fl ? 1 + fl : 0) + 1;
+	if (len > HC_RECORD_MAX) {
+		rc = hc_error_set(HC_EINVAL,
+				  "record of %zu bytes exceeds the limit of %u",
+				  len, HC_RECORD_MAX);
+		goto out;
+	}
+	body = malloc(len + 1);
+	if (!body) {
+		rc = hc_error_set(HC_ENOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(body, "\"type\":", 7);
+	memcpy(body + 7, ts, tl);
+	memcpy(body + 7 + tl, ",\"actor\":", 9);
+	memcpy(body + 16 + tl, as, al);
+	len = 16 + tl + al;
+	if (fl) {
+		body[len++] = ',';
+		memcpy(body + len, fs + 1, fl);
+		len += fl;
+	}
+	body[len++] = '}';
+	body[len] = '\0';
+	*out = body;
+	*len_out = len;
+	body = NULL;
+out:
+	free(body);
+	free(ts);
+	free(as);
+	free(fs);
+	json_decref(t);
+	json_decref(a);
+	return rc;
+}
+
+/*
+ * The whole line: the chain members, then body.  Called with mu held;
+ * the line (with its newline) is left in log->dump.
+ */
+static int build_line(hc_log *log, const char *body, size_t body_len,
+		      size_t *len_out)
+{
+	char prev[HC_HEX_LEN + 1], now[40];
+	size_t need;
+	int n;
+
+	hc_hex(log->last_hash, HC_HASH_LEN, prev);
+	hc_time_now(now);
+	need = 128 + body_len + 2;
+	if (need > log->dump_cap) {
+		char *nd = malloc(need + 1024);
+
+		if (!nd)
+			return hc_error_set(HC_ENOMEM, "out of memory");
+		free(log->dump);
+		log->dump = nd;
+		log->dump_cap = need + 1024;
+	}
+	n = snprintf(log->dump, log->dump_cap,
+		     "{\"v\":%d,\"seq\":%" PRIu64
+		     ",\"prev\":\"%s\",\"time\":\"%s\",",
+		     HC_FORMAT_VERSION, log->next_seq, prev, now);
+	if (n < 0 || (size_t)n + body_len + 1 >= log->dump_cap)
+		return hc_error_set(HC_EINVAL, "cannot build the record");
+	memcpy(log->dump + n, body, body_len);
+	need = (size_t)n + body_len;
+	if (need > HC_RECORD_MAX)
+		return hc_error_set(HC_EINVAL,
+				    "record of %zu bytes exceeds the limit of "
+				    "%u",
+				    need, HC_RECORD_MAX);
 	log->dump[need] = '\n';
 	*len_out = need;
-out:
-	json_decref(rec);
-	return rc;
+	return 0;
 }
 
 static int check_fields(const char *type, json_t *fields)
@@ -406,10 +463,13 @@ int hc_log_append_tree(hc_log *log, const char *type, const hc_actor *actor,
 		       json_t *fields, struct hc_appended *out, hc_merkle *tree)
 {
 	uint8_t hash[HC_HASH_LEN], leaf[HC_HASH_LEN];
-	size_t len;
+	char *body = NULL;
+	size_t len, body_len;
 	int rc;
 
 	rc = check_fields(type, fields);
+	if (rc == 0)
+		rc = build_body(type, actor, fields, &body, &body_len);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&log->mu);
@@ -424,7 +484,7 @@ int hc_log_append_tree(hc_log *log, const char *type, const hc_actor *actor,
 		if (rc < 0)
 			goto out;
 	}
-	rc = build_line(log, type, actor, fields, &len);
+	rc = build_line(log, body, body_len, &len);
 	if (rc < 0)
 		goto out;
 	rc = hc_sha256(log->dump, len, hash);
@@ -455,6 +515,7 @@ int hc_log_append_tree(hc_log *log, const char *type, const hc_actor *actor,
 	log->next_seq++;
 out:
 	pthread_mutex_unlock(&log->mu);
+	free(body);
 	return rc;
 }
 
@@ -827,20 +888,23 @@ fail:
 int hc_log_create(int storefd, const hc_actor *actor, json_t *fields)
 {
 	hc_log tmp;
-	char name[32], path[64];
-	size_t len;
+	char name[32], path[64], *body = NULL;
+	size_t len, body_len;
 	int rc;
 
 	rc = check_fields("genesis", fields);
+	if (rc == 0)
+		rc = build_body("genesis", actor, fields, &body, &body_len);
 	if (rc < 0)
 		return rc;
 	memset(&tmp, 0, sizeof(tmp));
-	rc = build_line(&tmp, "genesis", actor, fields, &len);
+	rc = build_line(&tmp, body, body_len, &len);
 	if (rc == 0) {
 		hc_segment_name(0, name);
 		snprintf(path, sizeof(path), "%s/%s", HC_CHAIN_DIR, name);
 		rc = hc_create_file(storefd, path, tmp.dump, len + 1, 0644);
 	}
 	free(tmp.dump);
+	free(body);
 	return rc;
 }

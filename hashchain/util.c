@@ -346,7 +346,8 @@ int hc_list_numbered(int dirfd, const char *suffix, uint64_t **out,
 		}
 		v[n++] = num;
 	}
-	qsort(v, n, sizeof(*v), cmp_u64);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_u64);
 	*out = v;
 	*n_out = n;
 	v = NULL;
