@@ -106,7 +106,7 @@ static void *committer_main(void *arg)
  * {"blob", "mode", "dirty", "seq"}.
  */
 static int replay_state(struct hz_fs *fs, json_t *state, json_t *versions,
-			uint64_t *committed)
+			uint64_t *committed, char last_commit[41])
 {
 	hc_reader *r = NULL;
 	hc_record rec;
@@ -123,6 +123,10 @@ static int replay_state(struct hz_fs *fs, json_t *state, json_t *versions,
 		json_t *e;
 
 		if (!strcmp(rec.type, "commit")) {
+			const char *id = json_string_value(
+				json_object_get(rec.json, "commit"));
+
+			snprintf(last_commit, 41, "%s", id ? id : "");
 			/* It covers records up to its "last". */
 			*committed =
 				(uint64_t)json_integer_value(
@@ -182,6 +186,40 @@ static int stat_long(int dirfd, const char *path, struct stat *st)
 }
 
 /*
+ * A commit the daemon made but died before recording: record it now (its
+ * message names its records), so that every commit of main is in the
+ * chain and the next commit's range starts after it.
+ */
+static int orphan_commit(struct hz_fs *fs, const char *last_recorded,
+			 uint64_t *committed, const hc_actor *self)
+{
+	char head[41], *msg = NULL;
+	unsigned long long first, last;
+	const char *t;
+	int rc;
+
+	rc = vs_head(fs->vs, head);
+	if (rc != 0 || !strcmp(head, last_recorded))
+		return rc < 0 ? rc : 0;
+	rc = vs_commit_message(fs->vs, head, &msg);
+	if (rc < 0)
+		return rc;
+	t = strstr(msg, "Hozen-Records: ");
+	if (t && sscanf(t, "Hozen-Records: %llu-%llu", &first, &last) == 2 &&
+	    last + 1 > *committed) {
+		rc = hz_record(fs, "commit", self,
+			       json_pack("{s:s,s:I,s:I,s:s}", "commit", head,
+					 "first", (json_int_t)first, "last",
+					 (json_int_t)last, "why", "recovered"),
+			       NULL);
+		if (rc == 0)
+			*committed = last + 1;
+	}
+	free(msg);
+	return rc;
+}
+
+/*
  * Store path's live content again, hoping it is blob; 0 if it was, 1 if
  * the version is lost (recorded as such).
  */
@@ -213,6 +251,7 @@ static int restore_blob(struct hz_fs *fs, const char *path, const char *blob,
 static int recover_versions(struct hz_fs *fs, json_t *report)
 {
 	json_t *state = json_object(), *versions = json_array(), *e;
+	char last_commit[41] = "";
 	uint64_t committed;
 	size_t i, lost = 0;
 	const char *path;
@@ -221,7 +260,10 @@ static int recover_versions(struct hz_fs *fs, json_t *report)
 	int rc;
 
 	hc_actor_self(&self);
-	rc = replay_state(fs, state, versions, &committed);
+	rc = replay_state(fs, state, versions, &committed, last_commit);
+	if (rc < 0)
+		goto out;
+	rc = orphan_commit(fs, last_commit, &committed, &self);
 	if (rc < 0)
 		goto out;
 	fs->commit_first = committed;

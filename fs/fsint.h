@@ -107,6 +107,11 @@ int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 		   const char *name, struct fuse_entry_param *e,
 		   struct hz_node **out);
 void hz_node_forget(struct hz_fs *fs, struct hz_node *n, uint64_t nlookup);
+/* The node now is the file (dev, ino) with handle h (taken over). */
+void hz_node_rehash(struct hz_fs *fs, struct hz_node *n, dev_t dev, ino_t ino,
+		    struct file_handle *h);
+/* Report the link count without the LFS object sharing the inode. */
+void hz_fix_nlink(int fd, struct stat *st);
 /* The node of name in the directory pfd if the table has it, or NULL. */
 struct hz_node *hz_node_find(struct hz_fs *fs, int pfd, const char *name);
 /* Free n if nothing needs it any more (call after it stops being dirty). */

@@ -114,6 +114,146 @@ static void chown_to_caller(fuse_req_t req, int dirfd, const char *name,
 /* ---------------------------------------------------------- versioning */
 
 /*
+ * A large file's version is the file itself, hard-linked into git's LFS
+ * objects (no copy: versioning 1 GiB costs a link, not 1 GiB of writes).
+ * The marker xattr says so, also after a restart; break_link replaces the
+ * file with a copy before it can change.
+ */
+#define LFS_MARK "trusted.hozen.lfs"
+
+static int is_mark(const char *name)
+{
+	return !strncmp(name, "trusted.hozen.", 14);
+}
+
+static int store_version(struct hz_fs *fs, int fd, const struct stat *st,
+			 const uint8_t *sha, struct vs_version *v)
+{
+	char proc[64];
+	int rc;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	/* Only a file with one name, and only once it is marked. */
+	if (!S_ISREG(st->st_mode) || st->st_nlink != 1 ||
+	    setxattr(proc, LFS_MARK, "1", 1, 0) < 0)
+		return vs_store_fd(fs->vs, fd, (uint64_t)st->st_size, sha, v);
+	rc = vs_store_fd_link(fs->vs, fd, (uint64_t)st->st_size, sha, v);
+	if (rc < 0 || !v->linked)
+		(void)removexattr(proc, LFS_MARK);
+	return rc;
+}
+
+/* Copy the user-visible xattrs of src to dst (best effort). */
+static void copy_xattrs(const char *src, int dst)
+{
+	char names[4096], value[4096], *p;
+	ssize_t n, len;
+
+	n = listxattr(src, names, sizeof(names));
+	for (p = names; n > 0 && p < names + n; p += strlen(p) + 1) {
+		if (is_mark(p))
+			continue;
+		len = getxattr(src, p, value, sizeof(value));
+		if (len >= 0)
+			(void)fsetxattr(dst, p, value, (size_t)len, 0);
+	}
+}
+
+/*
+ * If n's file is also an LFS object, replace its name with a copy (empty
+ * when trunc) so that the version stays as it was.  The node keeps its
+ * FUSE identity and points to the new file.
+ */
+static int break_link(struct hz_fs *fs, struct hz_node *n, int trunc)
+{
+	struct hz_node *parent;
+	struct file_handle *h = NULL;
+	char proc[64], mark[8], tmp[64], *name = NULL;
+	struct timespec times[2];
+	struct stat st;
+	int src = -1, pfd = -1, dst = -1, rc = 0, mount_id;
+	off_t off = 0;
+
+	if (n == &fs->root || n->virt)
+		return 0;
+	pthread_mutex_lock(&n->mu);
+	src = hz_node_open(fs, n, O_RDONLY | O_NOFOLLOW);
+	if (src < 0)
+		goto out; /* a directory, a symlink: never linked */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", src);
+	if (getxattr(proc, LFS_MARK, mark, sizeof(mark)) < 0 ||
+	    fstat(src, &st) < 0)
+		goto out; /* not linked */
+	pthread_rwlock_rdlock(&fs->names);
+	parent = n->parent;
+	name = n->name ? strdup(n->name) : NULL;
+	pthread_rwlock_unlock(&fs->names);
+	if (!parent || !name) {
+		rc = -EIO;
+		goto out;
+	}
+	pfd = hz_node_open(fs, parent, O_PATH);
+	if (pfd < 0) {
+		rc = pfd;
+		goto out;
+	}
+	snprintf(tmp, sizeof(tmp), ".hozen-cow-%lu-%ld",
+		 (unsigned long)st.st_ino, (long)gettid());
+	dst = openat(pfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		     st.st_mode & 07777);
+	if (dst < 0) {
+		rc = -errno;
+		goto out;
+	}
+	while (!trunc && off < st.st_size) {
+		ssize_t k = copy_file_range(src, &off, dst, NULL,
+					    (size_t)(st.st_size - off), 0);
+
+		if (k <= 0) {
+			rc = k < 0 ? -errno : -EIO;
+			break;
+		}
+	}
+	copy_xattrs(proc, dst);
+	times[0] = st.st_atim;
+	times[1] = st.st_mtim;
+	if (rc == 0 && (fchown(dst, st.st_uid, st.st_gid) < 0 ||
+			fchmod(dst, st.st_mode & 07777) < 0 ||
+			(!trunc && futimens(dst, times) < 0)))
+		rc = -errno;
+	if (rc == 0 && renameat(pfd, tmp, pfd, name) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		(void)unlinkat(pfd, tmp, 0);
+		goto out;
+	}
+	/* The object keeps the version; it needs no mark. */
+	(void)removexattr(proc, LFS_MARK);
+	h = malloc(sizeof(*h) + 128);
+	if (h) {
+		h->handle_bytes = 128;
+		if (name_to_handle_at(pfd, name, h, &mount_id, 0) == 0 &&
+		    fstat(dst, &st) == 0) {
+			hz_node_rehash(fs, n, st.st_dev, st.st_ino, h);
+			h = NULL;
+		} else {
+			rc = -EIO;
+		}
+	}
+out:
+	pthread_mutex_unlock(&n->mu);
+	free(h);
+	free(name);
+	if (dst >= 0)
+		close(dst);
+	if (pfd >= 0)
+		close(pfd);
+	if (src >= 0)
+		close(src);
+	return rc;
+}
+
+/*
  * Version the content of n now, known to have SHA-256 sha (or NULL).
  * n->mu held.  Stages the version for the next commit and records it.
  */
@@ -134,7 +274,7 @@ static int version_locked(struct hz_fs *fs, struct hz_node *n,
 		close(fd);
 		return hc_error_set(HC_ESYS, "cannot stat a file to version");
 	}
-	rc = vs_store_fd(fs->vs, fd, (uint64_t)st.st_size, sha, &v);
+	rc = store_version(fs, fd, &st, sha, &v);
 	close(fd);
 	if (rc < 0)
 		return rc;
@@ -270,6 +410,8 @@ static void hz_getattr(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	rc = fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+	if (rc == 0)
+		hz_fix_nlink(fd, &st);
 	close(fd);
 	if (rc < 0)
 		reply_err(req, -errno);
@@ -671,6 +813,11 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	hz_actor(fs, req, &actor);
 	path = path_of(fs, n);
+	if (!fi && (valid & FUSE_SET_ATTR_SIZE)) {
+		rc = break_link(fs, n, attr->st_size == 0);
+		if (rc < 0)
+			goto out;
+	}
 	if (fi) {
 		fd = dup(((struct hz_file *)(uintptr_t)fi->fh)->fd);
 		fd = fd < 0 ? -errno : fd;
@@ -886,6 +1033,12 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 				rc = hz_errno(rc);
 				goto out;
 			}
+		}
+		if (writing) {
+			/* A version shares this file's blocks: copy first. */
+			rc = break_link(fs, n, flags & O_TRUNC);
+			if (rc < 0)
+				goto out;
 		}
 		fd = hz_node_open(fs, n, flags & ~O_CREAT);
 		if (fd < 0) {
@@ -1357,6 +1510,8 @@ static void hz_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	rc = refuse_ro(fs, req, "setxattr", n, NULL);
 	if (rc == 0 && worm_locked(fs, n))
 		rc = refuse_worm(fs, req, "setxattr", n);
+	if (rc == 0 && is_mark(name))
+		rc = refuse_worm(fs, req, "setxattr", n); /* hozen's own */
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
@@ -1385,6 +1540,39 @@ static void hz_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	reply_err(req, hz_errno(rc));
 }
 
+/* listxattr without hozen's own names; -1 and errno like listxattr. */
+static ssize_t list_xattrs(const char *path, char *buf, size_t size)
+{
+	ssize_t n = listxattr(path, NULL, 0), k;
+	size_t out = 0;
+	char *all, *p;
+
+	if (n <= 0)
+		return n;
+	all = malloc((size_t)n);
+	if (!all) {
+		errno = ENOMEM;
+		return -1;
+	}
+	k = listxattr(path, all, (size_t)n);
+	for (p = all; k > 0 && p < all + k; p += strlen(p) + 1) {
+		size_t len = strlen(p) + 1;
+
+		if (is_mark(p))
+			continue;
+		if (size && out + len > size) {
+			free(all);
+			errno = ERANGE;
+			return -1;
+		}
+		if (size)
+			memcpy(buf + out, p, len);
+		out += len;
+	}
+	free(all);
+	return k < 0 ? k : (ssize_t)out;
+}
+
 /*
  * getxattr (name) or listxattr (name NULL): read through /proc, since an
  * O_PATH fd takes no fgetxattr; size 0 asks for the size.
@@ -1407,6 +1595,8 @@ static void read_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		nocaps = node->nocaps;
 		pthread_mutex_unlock(&node->mu);
 	}
+	if (name && is_mark(name))
+		nocaps = 1; /* hozen's own: not shown */
 	if (node->virt || nocaps) {
 		if (name)
 			reply_err(req, -ENODATA);
@@ -1427,7 +1617,8 @@ static void read_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	n = name ? getxattr(proc, name, buf, size) : listxattr(proc, buf, size);
+	n = name ? getxattr(proc, name, buf, size)
+		 : list_xattrs(proc, buf, size);
 	close(fd);
 	if (n < 0 && errno == ENODATA && name && is_caps(name))
 		set_nocaps(node, 1);
@@ -1460,7 +1651,7 @@ static void hz_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	int fd, rc;
 
 	rc = refuse_ro(fs, req, "removexattr", n, NULL);
-	if (rc == 0 && worm_locked(fs, n))
+	if (rc == 0 && (worm_locked(fs, n) || is_mark(name)))
 		rc = refuse_worm(fs, req, "removexattr", n);
 	if (rc < 0) {
 		reply_err(req, rc);

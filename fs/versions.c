@@ -433,7 +433,7 @@ out:
  * which.  Runs without the repository lock.
  */
 static int lfs_put(vs_repo *r, int fd, const void *buf, uint64_t size,
-		   const char *hex, int *existed)
+		   const char *hex, int link, int *existed)
 {
 	char d1[3], d2[3], tmp[128], aside[128];
 	int fd1 = -1, fd2 = -1, tfd = -1, rc = 0, n;
@@ -477,6 +477,21 @@ static int lfs_put(vs_repo *r, int fd, const void *buf, uint64_t size,
 	if (n < 0 || (size_t)n >= sizeof(tmp)) {
 		rc = hc_error_set(HC_EINVAL, "temporary name too long");
 		goto out;
+	}
+	if (link && fd >= 0) {
+		char proc[64];
+
+		/*
+		 * The file itself becomes the object: no copy.  The caller
+		 * breaks the link before the file can change again.
+		 */
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (linkat(AT_FDCWD, proc, fd2, tmp, AT_SYMLINK_FOLLOW) == 0 &&
+		    renameat(fd2, tmp, fd2, hex) == 0) {
+			*existed = -1; /* linked */
+			goto out;
+		}
+		(void)unlinkat(fd2, tmp, 0); /* fall back to a copy */
 	}
 	tfd = openat(fd2, tmp,
 		     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -589,7 +604,7 @@ static int lfs_finish(vs_repo *r, const uint8_t sha[HC_HASH_LEN], uint64_t size,
 
 /* Store content (fd, or buf when fd < 0) as an LFS object. */
 static int store_lfs(vs_repo *r, int fd, const void *buf, uint64_t size,
-		     const uint8_t *known, struct vs_version *out)
+		     const uint8_t *known, int link, struct vs_version *out)
 {
 	uint8_t sha[HC_HASH_LEN], *chunk = NULL;
 	char hex[HC_HEX_LEN + 1];
@@ -613,10 +628,12 @@ static int store_lfs(vs_repo *r, int fd, const void *buf, uint64_t size,
 			goto out;
 	}
 	hc_hex(sha, HC_HASH_LEN, hex);
-	rc = lfs_put(r, fd, buf, size, hex, &existed);
+	rc = lfs_put(r, fd, buf, size, hex, link, &existed);
 	if (rc < 0)
 		goto out;
-	rc = lfs_finish(r, sha, size, existed, out);
+	rc = lfs_finish(r, sha, size, existed > 0, out);
+	if (rc == 0)
+		out->linked = existed < 0;
 out:
 	free(chunk);
 	return rc;
@@ -669,8 +686,8 @@ out:
 	return rc;
 }
 
-int vs_store_fd(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
-		struct vs_version *out)
+static int store_fd(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
+		    int link, struct vs_version *out)
 {
 	uint8_t sha[HC_HASH_LEN], *buf = NULL;
 	char head[VS_POINTER_MAX];
@@ -683,7 +700,7 @@ int vs_store_fd(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
 	if (r->readonly)
 		return hc_error_set(HC_EINVAL, "repository opened read-only");
 	if (size >= r->threshold)
-		return store_lfs(r, fd, NULL, size, sha256, out);
+		return store_lfs(r, fd, NULL, size, sha256, link, out);
 
 	buf = malloc(bufsize);
 	if (!buf)
@@ -699,7 +716,7 @@ int vs_store_fd(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
 						      "the SHA-256 it was said "
 						      "to have");
 		else
-			rc = store_lfs(r, fd, NULL, size, sha, out);
+			rc = store_lfs(r, fd, NULL, size, sha, 0, out);
 		goto out;
 	}
 	pthread_mutex_lock(&r->lock);
@@ -718,10 +735,23 @@ int vs_store_fd(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
 	memcpy(out->sha256, sha, HC_HASH_LEN);
 	git_oid_tostr(out->blob, sizeof(out->blob), &oid);
 	out->lfs = 0;
+	out->linked = 0;
 	out->existed = exists;
 out:
 	free(buf);
 	return rc;
+}
+
+int vs_store_fd(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
+		struct vs_version *out)
+{
+	return store_fd(r, fd, size, sha256, 0, out);
+}
+
+int vs_store_fd_link(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
+		     struct vs_version *out)
+{
+	return store_fd(r, fd, size, sha256, 1, out);
 }
 
 int vs_store_buf(vs_repo *r, const void *buf, size_t len,
@@ -738,7 +768,7 @@ int vs_store_buf(vs_repo *r, const void *buf, size_t len,
 	if (!buf)
 		buf = "";
 	if ((uint64_t)len >= r->threshold || looks_like_pointer(buf, len))
-		return store_lfs(r, -1, buf, len, NULL, out);
+		return store_lfs(r, -1, buf, len, NULL, 0, out);
 	rc = hc_sha256(buf, len, sha);
 	if (rc < 0)
 		return rc;
@@ -1779,6 +1809,22 @@ int vs_has(vs_repo *r, const char *blob)
 	yes = git_odb_exists(r->odb, &oid);
 	pthread_mutex_unlock(&r->lock);
 	return yes;
+}
+
+int vs_head(vs_repo *r, char id_out[41])
+{
+	git_oid oid;
+	int g;
+
+	pthread_mutex_lock(&r->lock);
+	g = git_reference_name_to_id(&oid, r->repo, VS_REF);
+	pthread_mutex_unlock(&r->lock);
+	if (g == GIT_ENOTFOUND)
+		return 1;
+	if (g < 0)
+		return git_fail(g, "cannot read '%s'", VS_REF);
+	git_oid_tostr(id_out, 41, &oid);
+	return 0;
 }
 
 int vs_commit_message(vs_repo *r, const char *commit, char **out)

@@ -60,6 +60,7 @@ struct vs_version {
 	char blob[41]; /* git blob id (the pointer blob for LFS), hex */
 	int lfs;       /* stored as an LFS object */
 	int existed;   /* git already had it */
+	int linked;    /* the LFS object is the file itself (hard link) */
 };
 
 /*
@@ -93,6 +94,16 @@ int vs_open_existing(vs_repo **out, int storefd);
  */
 int vs_store_fd(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
 		struct vs_version *out);
+/*
+ * vs_store_fd, but content stored as LFS is hard-linked into
+ * lfs/objects instead of copied (out->linked): versioning a large file
+ * costs no copy.  The caller must then never let the file change in
+ * place: it replaces it with a copy before the next write (the
+ * filesystem does, see fs/ops.c).  Falls back to a copy when it cannot
+ * link.
+ */
+int vs_store_fd_link(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
+		     struct vs_version *out);
 /*
  * Store a buffer (small content: symlink targets, command output); as
  * LFS if len >= the threshold.
@@ -168,6 +179,8 @@ int vs_commit_message(vs_repo *r, const char *commit, char **out);
  * does so before and after it commits.
  */
 int vs_sync(vs_repo *r);
+/* The commit refs/heads/main names, in id_out; 1 if there is none. */
+int vs_head(vs_repo *r, char id_out[41]);
 /* 1 if git has the object blob (hex). */
 int vs_has(vs_repo *r, const char *blob);
 
