@@ -20,7 +20,8 @@
 #include "case.h"
 #include "fsint.h"
 
-static void log_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void
+log_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	vsyslog((int)level, fmt, ap);
 }

@@ -326,6 +326,21 @@ static const char *pointer_parse(const char *p, size_t len,
 	return NULL;
 }
 
+int vs_parse_pointer(const char *text, size_t len, uint8_t sha[HC_HASH_LEN],
+		     uint64_t *size)
+{
+	uint8_t s[HC_HASH_LEN];
+	uint64_t n;
+	const char *why = pointer_parse(text, len, s, &n);
+
+	if (why)
+		return hc_error_set(HC_EFORMAT, "not a Git LFS pointer: %s",
+				    why);
+	memcpy(sha, s, HC_HASH_LEN);
+	*size = n;
+	return 0;
+}
+
 /* 1 if content would read back as an LFS pointer. */
 static int looks_like_pointer(const void *p, size_t len)
 {

@@ -179,6 +179,12 @@ int vs_commit_message(vs_repo *r, const char *commit, char **out);
  * does so before and after it commits.
  */
 int vs_sync(vs_repo *r);
+/*
+ * Parse a Git LFS pointer exactly as hozen writes it (version, oid
+ * sha256, size lines, nothing else); HC_EFORMAT saying what is wrong.
+ */
+int vs_parse_pointer(const char *text, size_t len, uint8_t sha[HC_HASH_LEN],
+		     uint64_t *size);
 /* The commit refs/heads/main names, in id_out; 1 if there is none. */
 int vs_head(vs_repo *r, char id_out[41]);
 /* 1 if git has the object blob (hex). */
