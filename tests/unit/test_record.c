@@ -80,10 +80,12 @@ int main(void)
 	char *huge;
 	size_t i, n;
 
+	static const char good[] = GOOD;
+
 	memset(&r, 0, sizeof(r));
-	ok(hc_record_parse(&r, GOOD, strlen(GOOD)) == 0, "good record parses");
-	ok(r.seq == 7 && !strcmp(r.type, "note") && r.len == strlen(GOOD) &&
-		   r.line == (const char *)GOOD,
+	ok(hc_record_parse(&r, good, strlen(good)) == 0, "good record parses");
+	ok(r.seq == 7 && !strcmp(r.type, "note") && r.len == strlen(good) &&
+		   r.line == good,
 	   "fields and exact line kept");
 	hc_sha256(GOOD, strlen(GOOD), h);
 	ok(!memcmp(h, r.hash, HC_HASH_LEN), "hash is SHA-256 of the line");
