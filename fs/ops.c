@@ -762,23 +762,26 @@ static void hz_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		hz_node_rename(fs, n, np, newname);
 	if (over && (flags & RENAME_EXCHANGE))
 		hz_node_rename(fs, over, p, name);
-	/* The live view: the old path goes, the new one is the file. */
-	if (from && to) {
-		rc = vs_stage_remove(fs->vs, from);
-		if (rc == 0)
-			rc = vs_stage_remove(fs->vs, to);
-		if (rc == 0)
-			rc = restage(fs, npfd, newname, to);
-		if (rc == 0 && (flags & RENAME_EXCHANGE))
-			rc = restage(fs, pfd, name, from);
-	}
+	/* Done: record it, even if the snapshot cannot follow. */
 	f = json_pack("{s:I}", "flags", (json_int_t)flags);
 	if (f && to)
 		hz_json_path(f, "to", to);
-	if (rc == 0)
-		rc = record_path(fs, "rename", &actor, from ? from : name, f);
-	else
-		json_decref(f);
+	rc = record_path(fs, "rename", &actor, from ? from : name, f);
+	/* The live view: the old path goes, the new one is the file. */
+	if (from && to) {
+		int st = vs_stage_remove(fs->vs, from);
+
+		if (st == 0)
+			st = vs_stage_remove(fs->vs, to);
+		if (st == 0)
+			st = restage(fs, npfd, newname, to);
+		if (st == 0 && (flags & RENAME_EXCHANGE))
+			st = restage(fs, pfd, name, from);
+		if (st < 0)
+			fuse_log(FUSE_LOG_ERR,
+				 "hozen: cannot stage a rename: %s\n",
+				 hc_error_message());
+	}
 	rc = hz_errno(rc);
 	poke_committer(fs);
 out:
