@@ -304,7 +304,7 @@ void case_format_date(time_t t, int offset, char out[32])
 	gmtime_r(&local, &tm);
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
 	if (offset == 0)
-		strcat(out, "Z");
+		snprintf(out + 19, 13, "Z");
 	else
 		snprintf(out + 19, 13, "%c%02d:%02d", offset < 0 ? '-' : '+',
 			 a / 3600, a / 60 % 60);

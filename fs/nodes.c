@@ -191,6 +191,21 @@ static int same_file(const struct hz_node *n, const struct stat *st,
 	       !memcmp(n->handle->f_handle, h->f_handle, h->handle_bytes);
 }
 
+/* The node of that file in bucket b, its lookup counted; tlock held. */
+static struct hz_node *find_locked(struct hz_fs *fs, size_t b,
+				   const struct stat *st,
+				   const struct file_handle *h)
+{
+	struct hz_node *o;
+
+	for (o = fs->buckets[b]; o; o = o->hnext)
+		if (same_file(o, st, h)) {
+			o->nlookup++;
+			return o;
+		}
+	return NULL;
+}
+
 int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 		   const char *name, struct fuse_entry_param *e,
 		   struct hz_node **out)
@@ -224,18 +239,14 @@ int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 	}
 	b = bucket(fs, e->attr.st_dev, e->attr.st_ino);
 	pthread_mutex_lock(&fs->tlock);
-	for (o = fs->buckets[b]; o; o = o->hnext)
-		if (same_file(o, &e->attr, h))
-			break;
+	o = find_locked(fs, b, &e->attr, h);
+	pthread_mutex_unlock(&fs->tlock);
 	if (o) {
-		o->nlookup++;
-		pthread_mutex_unlock(&fs->tlock);
 		free(h);
 		/* A hard link seen under a new name keeps its first one. */
 		n = o;
 		goto found;
 	}
-	pthread_mutex_unlock(&fs->tlock);
 
 	n = calloc(1, sizeof(*n));
 	if (!n || !(n->name = strdup(name))) {
@@ -252,11 +263,8 @@ int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 
 	pthread_mutex_lock(&fs->tlock);
 	/* Another thread may have added it meanwhile. */
-	for (o = fs->buckets[b]; o; o = o->hnext)
-		if (same_file(o, &e->attr, h))
-			break;
+	o = find_locked(fs, b, &e->attr, h);
 	if (o) {
-		o->nlookup++;
 		pthread_mutex_unlock(&fs->tlock);
 		node_free(n);
 		n = o;

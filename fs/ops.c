@@ -66,6 +66,18 @@ static int refuse_ro(struct hz_fs *fs, fuse_req_t req, const char *op,
 	return rc;
 }
 
+/*
+ * The fd of directory p for a change of name in it; -errno when refused
+ * (a read-only mount: recorded) or when p cannot be opened.
+ */
+static int change_in(struct hz_fs *fs, fuse_req_t req, const char *op,
+		     struct hz_node *p, const char *name)
+{
+	int rc = refuse_ro(fs, req, op, p, name);
+
+	return rc < 0 ? rc : hz_node_open(fs, p, O_PATH);
+}
+
 /* WORM: a node is immutable once a version of it exists. */
 static int worm_locked(struct hz_fs *fs, struct hz_node *n)
 {
@@ -459,12 +471,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	json_t *f;
 	int pfd, rc;
 
-	rc = refuse_ro(fs, req, op, p, name);
-	if (rc < 0) {
-		reply_err(req, rc);
-		return;
-	}
-	pfd = hz_node_open(fs, p, O_PATH);
+	pfd = change_in(fs, req, op, p, name);
 	if (pfd < 0) {
 		reply_err(req, pfd);
 		return;
@@ -603,12 +610,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	char *path;
 	int pfd, rc;
 
-	rc = refuse_ro(fs, req, op, p, name);
-	if (rc < 0) {
-		reply_err(req, rc);
-		return;
-	}
-	pfd = hz_node_open(fs, p, O_PATH);
+	pfd = change_in(fs, req, op, p, name);
 	if (pfd < 0) {
 		reply_err(req, pfd);
 		return;
