@@ -8,6 +8,7 @@ pkgs=(
 	libssl-dev libjansson-dev libfuse3-dev fuse3 libgit2-dev libmagic-dev
 	libarchive-dev
 	clang libclang-rt-14-dev valgrind git python3 openssl
+	attr e2fsprogs util-linux
 )
 
 missing=()
