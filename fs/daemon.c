@@ -482,9 +482,11 @@ static int open_store(struct hz_fs *fs, json_t *report)
 				    json_string(hc_error_message()));
 		rc = 0;
 	}
-	if (rc < 0)
+	if (rc == HC_EVERIFY || rc == HC_EFORMAT)
 		return hc_error_prefix(rc, "cannot recover the store (mount "
 					   "--force to mount it anyway)");
+	if (rc < 0)
+		return rc; /* e.g. HC_EBUSY: it is mounted already */
 	rc = load_order(fs, report);
 	if (rc < 0)
 		return rc;
@@ -528,6 +530,9 @@ static void fs_free(struct hz_fs *fs)
 	pthread_cond_destroy(&fs->ccv);
 }
 
+static int daemonize(int *fd_out);
+static void tell_parent(int *fd, int code, const char *msg);
+
 static json_t *options_json(const struct fs_options *o)
 {
 	return json_pack("{s:b,s:b,s:b,s:b,s:b,s:s}", "read_only", o->read_only,
@@ -549,7 +554,7 @@ int fs_mount(const struct fs_options *opts)
 	json_t *report = json_object();
 	hc_actor self;
 	char *mnt = NULL, *store_abs = NULL, *fsname = NULL;
-	int rc, mounted = 0, i;
+	int rc, mounted = 0, i, ready_fd = -1;
 
 	memset(&fs, 0, sizeof(fs));
 	fs.opts = *opts;
@@ -650,10 +655,14 @@ int fs_mount(const struct fs_options *opts)
 		openlog("hozen", LOG_PID, LOG_DAEMON);
 		fuse_set_log_func(log_syslog);
 	}
-	/* Threads start after the fork that daemonizing is. */
-	if (fuse_daemonize(opts->foreground) < 0) {
-		rc = hc_error_set(HC_ESYS, "cannot daemonize");
-		goto out;
+	/*
+	 * Threads start after the fork that daemonizing is; the parent
+	 * waits until the daemon is serving (or says why it is not).
+	 */
+	if (!opts->foreground) {
+		rc = daemonize(&ready_fd);
+		if (rc != 0) /* the parent: the daemon's word is final */
+			goto parent;
 	}
 	hc_actor_self(&self); /* the daemon, after the fork */
 	rc = hc_log_open(&fs.log, hc_store_fd(fs.store), &lo, NULL);
@@ -674,6 +683,7 @@ int fs_mount(const struct fs_options *opts)
 		goto out;
 	if (pthread_create(&fs.committer, NULL, committer_main, &fs) == 0)
 		fs.committer_running = 1;
+	tell_parent(&ready_fd, 0, "");
 	fuse_log(FUSE_LOG_NOTICE, "hozen: serving '%s' on '%s'\n", opts->store,
 		 mnt);
 
@@ -684,6 +694,8 @@ int fs_mount(const struct fs_options *opts)
 	rc = rc < 0 ? hc_error_set(HC_ESYS, "the FUSE session failed") : 0;
 
 out:
+	if (rc < 0)
+		tell_parent(&ready_fd, rc, hc_error_message());
 	if (fs.committer_running) {
 		pthread_mutex_lock(&fs.cmu);
 		fs.commit_stop = 1;
@@ -718,6 +730,87 @@ out:
 	free(fsname);
 	fs_free(&fs);
 	return rc;
+parent:
+	/* The mount belongs to the daemon now: release, never unmount. */
+	fuse_session_destroy(fs.se);
+	fuse_opt_free_args(&args);
+	json_decref(report);
+	free(mnt);
+	free(store_abs);
+	free(fsname);
+	fs_free(&fs);
+	return rc < 0 ? rc : 0;
+}
+
+/* ----------------------------------------------------------- daemonize */
+
+/*
+ * Fork: the child becomes the daemon (new session, /, no terminal) and
+ * returns 0 with *fd_out a pipe to the parent; the parent waits for the
+ * daemon's word (tell_parent) and returns 1 when it serves, or the
+ * daemon's error (message set).
+ */
+static int daemonize(int *fd_out)
+{
+	char buf[1024];
+	int p[2], null, code = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return hc_error_set(HC_ESYS, "cannot daemonize");
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return hc_error_set(HC_ESYS, "cannot daemonize");
+	}
+	if (pid == 0) {
+		close(p[0]);
+		if (setsid() < 0 || chdir("/") < 0) {
+			/* still a daemon; nothing to do about it */
+		}
+		null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+			if (null > 2)
+				close(null);
+		}
+		*fd_out = p[1];
+		return 0;
+	}
+	close(p[1]);
+	n = read(p[0], buf, sizeof(buf) - 1);
+	close(p[0]);
+	if (n <= 0)
+		return hc_error_set(HC_ESYS,
+				    "the daemon died before it served the "
+				    "mount (see syslog)");
+	buf[n] = '\0';
+	if (sscanf(buf, "%d", &code) != 1 || code == 0)
+		return 1;
+	return hc_error_set(code, "%s",
+			    strchr(buf, ' ') ? strchr(buf, ' ') + 1 : buf);
+}
+
+/* Tell a waiting parent how the start went (once). */
+static void tell_parent(int *fd, int code, const char *msg)
+{
+	char buf[1024];
+	int n;
+
+	if (*fd < 0)
+		return;
+	n = snprintf(buf, sizeof(buf), "%d %s", code, msg);
+	if (n > 0 &&
+	    write(*fd, buf,
+		  (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1) < 0) {
+		/* the parent is gone: nobody to tell */
+	}
+	close(*fd);
+	*fd = -1;
 }
 
 /* ------------------------------------------------------------- unmount */
