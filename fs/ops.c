@@ -1463,6 +1463,10 @@ static void hz_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	int rc;
 
 	(void)datasync;
+	if (!d) {
+		reply_err(req, 0); /* /.hozen/: nothing to sync */
+		return;
+	}
 	rc = fsync(dirfd(d->dp));
 	if (rc < 0) {
 		reply_err(req, -errno);

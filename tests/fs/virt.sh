@@ -32,6 +32,12 @@ case $out in *Read-only*) ok "writing there fails: $out" ;;
 out=$(touch "$M/.hozen/new" 2>&1)
 case $out in *Read-only*) ok "creating there fails" ;;
 *) not_ok "creating there fails" "$out" ;; esac
+check "fsync of /.hozen/ succeeds (the daemon stays up)" python3 -c "
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+os.fsync(fd)
+os.close(fd)" "$M/.hozen"
+check "the mount still answers" [ -d "$M/.hozen" ]
 check "unmount" fs_umount "$M"
 expect_rc "hozen verify exits 0" 0 verify "$S"
 
