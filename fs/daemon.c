@@ -533,6 +533,9 @@ static void fs_free(struct hz_fs *fs)
 static int daemonize(int *fd_out);
 static void tell_parent(int *fd, int code, const char *msg);
 
+/* The session the parent of a daemonized mount leaves to the daemon. */
+static struct fuse_session *parent_session;
+
 static json_t *options_json(const struct fs_options *o)
 {
 	return json_pack("{s:b,s:b,s:b,s:b,s:b,s:s}", "read_only", o->read_only,
@@ -731,8 +734,12 @@ out:
 	fs_free(&fs);
 	return rc;
 parent:
-	/* The mount belongs to the daemon now: release, never unmount. */
-	fuse_session_destroy(fs.se);
+	/*
+	 * The mount belongs to the daemon now: this process must neither
+	 * unmount it nor destroy the session (which is what frees its
+	 * record of the mount point); it keeps it until it exits.
+	 */
+	parent_session = fs.se;
 	fuse_opt_free_args(&args);
 	json_decref(report);
 	free(mnt);
