@@ -736,8 +736,22 @@ static int store_fd(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
 	}
 	pthread_mutex_lock(&r->lock);
 	exists = git_odb_exists(r->odb, &oid);
-	if (!exists)
+	if (!exists && size <= bufsize) {
+		/* The first pass read it whole: write that, read nothing again.
+		 */
+		git_oid written;
+		int g = git_odb_write(&written, r->odb, buf, (size_t)size,
+				      GIT_OBJECT_BLOB);
+
+		if (g < 0)
+			rc = git_fail(g, "cannot write blob");
+		else if (!git_oid_equal(&written, &oid))
+			rc = hc_error_set(HC_EVERIFY,
+					  "git named the blob "
+					  "differently than hashed");
+	} else if (!exists) {
 		rc = blob_stream_locked(r, fd, size, buf, bufsize, sha, &oid);
+	}
 	pthread_mutex_unlock(&r->lock);
 	if (rc < 0)
 		goto out;
