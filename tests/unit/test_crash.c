@@ -107,7 +107,9 @@ static int tear(hc_store *s, uint64_t acked, uint64_t floor)
 	{
 		unsigned long long seq;
 
-		if (sscanf(buf + cut, "{\"v\":1,\"seq\":%llu,", &seq) != 1 ||
+		/* Nothing to cut inside a line of one byte (already torn). */
+		if (size - 1 - cut < 1 ||
+		    sscanf(buf + cut, "{\"v\":1,\"seq\":%llu,", &seq) != 1 ||
 		    seq < acked || seq < floor) {
 			free(buf);
 			close(fd);
