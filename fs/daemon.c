@@ -256,11 +256,28 @@ static int recover_versions(struct hz_fs *fs, json_t *report)
 	uint64_t committed;
 	size_t i, lost = 0;
 	const char *path;
-	size_t staged = 0, versioned = 0;
+	size_t staged = 0, versioned = 0, jblobs = 0;
+	uint64_t jtorn = 0;
 	hc_actor self;
 	int rc;
 
 	hc_actor_self(&self);
+	vs_journal_replayed(fs->vs, &jblobs, &jtorn);
+	if (jblobs || jtorn) {
+		/* Content of versions not yet committed when it stopped. */
+		json_object_set_new(report, "journal_blobs",
+				    json_integer((json_int_t)jblobs));
+		if (jtorn)
+			json_object_set_new(report, "journal_torn_bytes",
+					    json_integer((json_int_t)jtorn));
+		fuse_log(FUSE_LOG_NOTICE,
+			 "hozen: read %zu uncommitted blob(s) back from the "
+			 "journal%s\n",
+			 jblobs,
+			 jtorn ? "; its torn tail is kept aside in "
+				 "git/hozen-journal.torn-*"
+			       : "");
+	}
 	rc = replay_state(fs, state, versions, &committed, last_commit);
 	if (rc < 0)
 		goto out;

@@ -22,6 +22,12 @@
 #include "hashchain.h"
 #include "versions.h"
 
+/* hz_node.lfs_mark: whether break_link() has work; under the node's mu. */
+enum { LFS_UNKNOWN = 0, LFS_NONE, LFS_MARKED };
+
+/* New content held for the next commit before the committer is woken. */
+#define HZ_BATCH_BYTES (32u << 20)
+
 struct hz_node {
 	struct hz_node *hnext; /* hash chain, tlock */
 	dev_t dev;
@@ -44,6 +50,7 @@ struct hz_node {
 	 * kernel asks before every write(2), so the answer is cached.
 	 */
 	int nocaps;
+	int lfs_mark;  /* LFS_*: its file is (not) also an LFS object */
 	int virt;      /* a node of /.hozen/ (VIRT_*), 0 for the live tree */
 	unsigned mode; /* git file mode of that version */
 };

@@ -138,20 +138,30 @@ static int is_mark(const char *name)
 	return !strncmp(name, "trusted.hozen.", 14);
 }
 
-static int store_version(struct hz_fs *fs, int fd, const struct stat *st,
-			 const uint8_t *sha, struct vs_version *v)
+static int store_version(struct hz_fs *fs, struct hz_node *n, int fd,
+			 const struct stat *st, const uint8_t *sha,
+			 struct vs_version *v)
 {
 	char proc[64];
 	int rc;
 
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	/* Only a file with one name, and only once it is marked. */
+	/*
+	 * Only content stored as LFS is linked; only a file with one name,
+	 * and only once it is marked.
+	 */
 	if (!S_ISREG(st->st_mode) || st->st_nlink != 1 ||
-	    setxattr(proc, LFS_MARK, "1", 1, 0) < 0)
-		return vs_store_fd(fs->vs, fd, (uint64_t)st->st_size, sha, v);
+	    (uint64_t)st->st_size < vs_lfs_threshold(fs->vs) ||
+	    setxattr(proc, LFS_MARK, "1", 1, 0) < 0) {
+		rc = vs_store_fd(fs->vs, fd, (uint64_t)st->st_size, sha, v);
+		if (rc == 0)
+			n->lfs_mark = LFS_NONE;
+		return rc;
+	}
 	rc = vs_store_fd_link(fs->vs, fd, (uint64_t)st->st_size, sha, v);
 	if (rc < 0 || !v->linked)
 		(void)removexattr(proc, LFS_MARK);
+	n->lfs_mark = rc == 0 && v->linked ? LFS_MARKED : LFS_UNKNOWN;
 	return rc;
 }
 
@@ -189,13 +199,18 @@ static int break_link(struct hz_fs *fs, struct hz_node *n, int trunc)
 	if (n == &fs->root || n->virt)
 		return 0;
 	pthread_mutex_lock(&n->mu);
+	if (n->lfs_mark == LFS_NONE)
+		goto out; /* known not to be linked: no need to look */
 	src = hz_node_open(fs, n, O_RDONLY | O_NOFOLLOW);
 	if (src < 0)
 		goto out; /* a directory, a symlink: never linked */
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", src);
 	if (getxattr(proc, LFS_MARK, mark, sizeof(mark)) < 0 ||
-	    fstat(src, &st) < 0)
+	    fstat(src, &st) < 0) {
+		if (errno == ENODATA)
+			n->lfs_mark = LFS_NONE;
 		goto out; /* not linked */
+	}
 	pthread_rwlock_rdlock(&fs->names);
 	parent = n->parent;
 	name = n->name ? strdup(n->name) : NULL;
@@ -241,6 +256,7 @@ static int break_link(struct hz_fs *fs, struct hz_node *n, int trunc)
 	}
 	/* The object keeps the version; it needs no mark. */
 	(void)removexattr(proc, LFS_MARK);
+	n->lfs_mark = LFS_NONE; /* the node now names the copy */
 	h = malloc(sizeof(*h) + 128);
 	if (h) {
 		h->handle_bytes = 128;
@@ -271,23 +287,27 @@ out:
  */
 static int version_locked(struct hz_fs *fs, struct hz_node *n,
 			  const hc_actor *actor, const char *why,
-			  const uint8_t *sha)
+			  const uint8_t *sha, int openfd)
 {
 	struct vs_version v;
 	char hex[HC_HEX_LEN + 1], *path = NULL;
 	struct stat st;
 	json_t *f;
-	int fd, rc;
+	int fd = openfd, rc;
 
-	fd = hz_node_open(fs, n, O_RDONLY | O_NOFOLLOW);
+	/* An open handle of the file serves (it is read with pread). */
+	if (fd < 0)
+		fd = hz_node_open(fs, n, O_RDONLY | O_NOFOLLOW);
 	if (fd < 0)
 		return hc_error_set(HC_ESYS, "cannot open a file to version");
 	if (fstat(fd, &st) < 0) {
-		close(fd);
+		if (fd != openfd)
+			close(fd);
 		return hc_error_set(HC_ESYS, "cannot stat a file to version");
 	}
-	rc = store_version(fs, fd, &st, sha, &v);
-	close(fd);
+	rc = store_version(fs, n, fd, &st, sha, &v);
+	if (fd != openfd)
+		close(fd);
 	if (rc < 0)
 		return rc;
 	path = path_of(fs, n);
@@ -322,15 +342,19 @@ int hz_preserve(struct hz_fs *fs, struct hz_node *n, const hc_actor *actor,
 		return 0; /* the order was released: nothing to preserve */
 	pthread_mutex_lock(&n->mu);
 	if (n->dirty)
-		rc = version_locked(fs, n, actor, why, NULL);
+		rc = version_locked(fs, n, actor, why, NULL, -1);
 	pthread_mutex_unlock(&n->mu);
 	return rc;
 }
 
-/* Wake the committer when enough versions are staged. */
+/*
+ * Wake the committer when enough versions are staged, or their new
+ * content (held in memory until the commit packs it) grows large.
+ */
 static void poke_committer(struct hz_fs *fs)
 {
-	if (vs_staged(fs->vs) >= fs->opts.commit_every) {
+	if (vs_staged(fs->vs) >= fs->opts.commit_every ||
+	    vs_batch_bytes(fs->vs) >= HZ_BATCH_BYTES) {
 		pthread_mutex_lock(&fs->cmu);
 		pthread_cond_signal(&fs->ccv);
 		pthread_mutex_unlock(&fs->cmu);
@@ -1224,7 +1248,7 @@ static int close_version(struct hz_fs *fs, struct hz_file *h, const char *why,
 		    (uint64_t)st.st_size == h->hash_off &&
 		    hc_sha256_final(h->hash, sha) == 0)
 			known = sha;
-		rc = version_locked(fs, n, &h->actor, why, known);
+		rc = version_locked(fs, n, &h->actor, why, known, h->fd);
 		if (known) {
 			/* The context was reset by final: rehash no more. */
 			hc_sha256_free(h->hash);

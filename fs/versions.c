@@ -4,8 +4,13 @@
  *
  * Layout (all under STORE/git):
  *
- *   objects/...                 git's own loose objects (zlib level 1,
- *                               libgit2's default for loose objects)
+ *   objects/pack/pack-*.{pack,idx}
+ *                               one pack per commit: its commits, new
+ *                               trees and every new blob of the batch
+ *   objects/...                 loose objects of older stores
+ *   hozen-journal               the blobs of the batch not yet committed
+ *                               ("blob SIZE\0" CONTENT, one after another)
+ *   hozen-journal.torn-TIME     a journal whose tail was unreadable
  *   refs/heads/main             the snapshots, one commit per vs_commit()
  *   lfs/objects/aa/bb/HEX       content of SHA-256 HEX, mode 0444
  *   lfs/objects/aa/bb/.tmp-*    being written (left over after a crash)
@@ -32,11 +37,16 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <git2.h>
+#include <git2/sys/mempack.h>
+#include <git2/sys/odb_backend.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <zlib.h>
 
 #include "versions.h"
 
@@ -52,6 +62,8 @@
 #define VS_LFS_SIZE	   "size "
 #define VS_SIGNATURE_NAME  "hozen"
 #define VS_SIGNATURE_EMAIL "hozen@localhost"
+#define VS_JOURNAL	   "hozen-journal"
+#define VS_MEM_PRIORITY	   1000 /* above the loose (1) and pack (2) backends */
 
 /* A staged change. */
 struct vs_op {
@@ -60,6 +72,27 @@ struct vs_op {
 	unsigned mode; /* UPSERT only */
 	int remove;    /* 1: GIT_TREE_UPDATE_REMOVE */
 };
+
+/* A growing list of object ids. */
+struct oidlist {
+	git_oid *v;
+	size_t n, cap;
+};
+
+static int oidlist_add(struct oidlist *l, const git_oid *id)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		git_oid *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return hc_error_set(HC_ENOMEM, "out of memory");
+		l->v = v;
+		l->cap = cap;
+	}
+	git_oid_cpy(&l->v[l->n++], id);
+	return 0;
+}
 
 struct vs_repo {
 	/*
@@ -79,6 +112,19 @@ struct vs_repo {
 	uint64_t threshold;
 	int fsync;
 	int syncfd; /* STORE/git, for syncfs when objects are not fsynced */
+
+	/*
+	 * The batch: objects written since the last commit live in memory
+	 * (mem, a libgit2 mempack backend that takes every write) and their
+	 * blobs also in the journal STORE/git/hozen-journal (jfd), until
+	 * vs_commit() writes them as one pack.  Under lock.
+	 */
+	git_odb_backend *mem; /* owned by odb once added */
+	int jfd;	      /* -1: no journal (read-only) */
+	struct oidlist batch; /* the blobs of the batch, in write order */
+	uint64_t batch_bytes;
+	size_t replayed; /* blobs read back from the journal at open */
+	uint64_t torn;	 /* bytes of an incomplete last journal entry */
 };
 
 static atomic_ulong tmp_counter;
@@ -146,6 +192,460 @@ __attribute__((format(printf, 2, 3))) static int git_fail(int gerr,
 		errno = saved;
 	}
 	return hc_error_set(code, "%s: %.*s", what, (int)len, msg);
+}
+
+/* ----------------------------------------------------------- the batch */
+
+/*
+ * A new object goes to the mempack backend (memory), and a new blob also
+ * to the journal, one entry per blob, exactly as git hashes it:
+ * "blob SIZE\0" then SIZE bytes.  The journal makes a blob durable with
+ * one append (and, for fsync, one fdatasync) instead of a file per
+ * object; vs_commit() writes the batch as one pack and empties it.  A
+ * crash leaves the journal, read back by the next vs_open().
+ */
+
+int vs_journal_entry(const void *buf, size_t len, size_t *hdr, uint64_t *size)
+{
+	static const char magic[] = "blob ";
+	const char *p = buf;
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < 5; i++) {
+		if (i == len)
+			return 0; /* torn in the magic */
+		if (p[i] != magic[i])
+			return hc_error_set(HC_EFORMAT,
+					    "journal entry does not start "
+					    "with 'blob '");
+	}
+	for (; i < len && p[i] != '\0'; i++) {
+		if (p[i] < '0' || p[i] > '9' || i >= 5 + 20 ||
+		    (i > 5 && p[5] == '0'))
+			return hc_error_set(HC_EFORMAT,
+					    "journal entry has a bad size");
+		v = v * 10 + (uint64_t)(p[i] - '0');
+		if (v > VS_BLOB_MAX)
+			return hc_error_set(HC_EFORMAT,
+					    "journal entry larger than %u "
+					    "bytes",
+					    VS_BLOB_MAX);
+	}
+	if (i == len)
+		return 0; /* torn in the size */
+	if (i == 5)
+		return hc_error_set(HC_EFORMAT, "journal entry has no size");
+	if (len - i - 1 < v)
+		return 0; /* torn in the content */
+	*hdr = i + 1;
+	*size = v;
+	return 1;
+}
+
+/* Remember a new blob of the batch (lock held). */
+static int batch_push_locked(vs_repo *r, const git_oid *oid, size_t len)
+{
+	int rc = oidlist_add(&r->batch, oid);
+
+	if (rc == 0)
+		r->batch_bytes += len;
+	return rc;
+}
+
+/* Append a blob to the journal (lock held); undone if incomplete. */
+static int journal_append_locked(vs_repo *r, const void *buf, size_t len)
+{
+	char hdr[32];
+	struct iovec iov[2];
+	struct stat st;
+	size_t left;
+	ssize_t k;
+	int n;
+
+	n = snprintf(hdr, sizeof(hdr), "blob %zu", len);
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = (size_t)n + 1; /* with its NUL */
+	iov[1].iov_base = (void *)(uintptr_t)buf;
+	iov[1].iov_len = len;
+	left = iov[0].iov_len + len;
+	if (fstat(r->jfd, &st) < 0)
+		return hc_error_set(HC_ESYS, "cannot stat the journal");
+	while (left > 0) {
+		k = writev(r->jfd, iov, 2);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			int e = k < 0 ? errno : EIO;
+
+			/* Never leave half an entry behind. */
+			(void)ftruncate(r->jfd, st.st_size);
+			errno = e;
+			return hc_error_set(HC_ESYS,
+					    "cannot append to the journal");
+		}
+		left -= (size_t)k;
+		for (n = 0; n < 2 && k > 0; n++) {
+			size_t d = (size_t)k < iov[n].iov_len ? (size_t)k
+							      : iov[n].iov_len;
+
+			iov[n].iov_base = (char *)iov[n].iov_base + d;
+			iov[n].iov_len -= d;
+			k -= (ssize_t)d;
+		}
+	}
+	if (r->fsync && fdatasync(r->jfd) < 0)
+		return hc_error_set(HC_ESYS, "cannot sync the journal");
+	return 0;
+}
+
+/*
+ * Whether git has oid (lock held).  Without looking for packs written
+ * behind our back: the only new packs are ours, and git_odb_refresh()
+ * follows each.  (A refresh reads objects/pack/ again: once per object
+ * it would cost more than the object.)
+ */
+static int has_object_locked(vs_repo *r, const git_oid *oid)
+{
+	return git_odb_exists_ext(r->odb, oid, GIT_ODB_LOOKUP_NO_REFRESH);
+}
+
+/*
+ * Write a blob git does not have (lock held): straight into the batch
+ * (git_odb_write() would look for it in every backend, refreshing the
+ * packs, when the caller has just checked), and into the journal.
+ */
+static int blob_write_locked(vs_repo *r, const void *buf, size_t len,
+			     const git_oid *known, git_oid *oid)
+{
+	int g = 0, rc;
+
+	if (known)
+		git_oid_cpy(oid, known); /* the caller hashed exactly buf */
+	else
+		g = git_odb_hash(oid, buf, len, GIT_OBJECT_BLOB);
+	if (g == 0)
+		g = r->mem ? r->mem->write(r->mem, oid, buf, len,
+					   GIT_OBJECT_BLOB)
+			   : git_odb_write(oid, r->odb, buf, len,
+					   GIT_OBJECT_BLOB);
+	if (g < 0)
+		return git_fail(g, "cannot write blob");
+	if (r->jfd < 0)
+		return 0;
+	rc = journal_append_locked(r, buf, len);
+	if (rc == 0)
+		rc = batch_push_locked(r, oid, len);
+	return rc;
+}
+
+/*
+ * Read the journal back into the batch.  Entries up to the first
+ * incomplete or malformed one are kept; if anything follows, the whole
+ * journal is first kept aside as hozen-journal.torn-TIME (nothing is
+ * thrown away) and the journal rewritten with the good entries.
+ * Read-only (gitfd < 0 for writing): the entries are only loaded.
+ */
+static int journal_replay(vs_repo *r, int gitfd, int jfd)
+{
+	struct stat st;
+	uint8_t *map = NULL;
+	size_t off = 0, hdr = 0, good;
+	uint64_t size = 0;
+	git_oid oid;
+	char aside[64];
+	int rc = 0, e, g, afd = -1;
+
+	if (fstat(jfd, &st) < 0)
+		return hc_error_set(HC_ESYS, "cannot stat the journal");
+	if (st.st_size == 0)
+		return 0;
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, jfd, 0);
+	if (map == MAP_FAILED)
+		return hc_error_set(HC_ESYS, "cannot map the journal");
+	while (off < (size_t)st.st_size) {
+		e = vs_journal_entry(map + off, (size_t)st.st_size - off, &hdr,
+				     &size);
+		if (e <= 0)
+			break;
+		g = git_odb_write(&oid, r->odb, map + off + hdr, (size_t)size,
+				  GIT_OBJECT_BLOB);
+		if (g < 0) {
+			rc = git_fail(g, "cannot read the journal back");
+			goto out;
+		}
+		rc = batch_push_locked(r, &oid, (size_t)size);
+		if (rc < 0)
+			goto out;
+		r->replayed++;
+		off += hdr + (size_t)size;
+	}
+	good = off;
+	r->torn = (uint64_t)st.st_size - good;
+	if (r->torn == 0 || r->readonly)
+		goto out;
+	/* A copy (a link would share the truncation), durable first. */
+	snprintf(aside, sizeof(aside), VS_JOURNAL ".torn-%lld",
+		 (long long)time(NULL));
+	afd = openat(gitfd, aside, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		     0400);
+	if (afd < 0 || hc_write_all(afd, map, (size_t)st.st_size) < 0 ||
+	    fsync(afd) < 0 || ftruncate(jfd, (off_t)good) < 0 ||
+	    fsync(jfd) < 0) {
+		rc = hc_error_set(HC_ESYS,
+				  "cannot keep the journal's torn "
+				  "tail aside as '%s'",
+				  aside);
+		goto out;
+	}
+out:
+	if (afd >= 0)
+		close(afd);
+	munmap(map, (size_t)st.st_size);
+	return rc;
+}
+
+/* Make everything written so far durable (no lock needed). */
+static int sync_all(vs_repo *r)
+{
+	if (r->fsync)
+		return 0; /* every object was fsynced as it was written */
+	if (r->syncfd < 0 || syncfs(r->syncfd) < 0)
+		return hc_error_set(HC_ESYS, "cannot sync the git repository");
+	return 0;
+}
+
+/* Add a new tree and the new trees under it (lock held). */
+static int new_trees_locked(vs_repo *r, struct oidlist *l, const git_oid *id)
+{
+	git_tree *t = NULL;
+	size_t i, n;
+	int g, rc;
+
+	if (!r->mem->exists(r->mem, id))
+		return 0; /* packed before: so is everything under it */
+	rc = oidlist_add(l, id);
+	if (rc < 0)
+		return rc;
+	g = git_tree_lookup(&t, r->repo, id);
+	if (g < 0)
+		return git_fail(g, "cannot read a new tree");
+	n = git_tree_entrycount(t);
+	for (i = 0; rc == 0 && i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+			rc = new_trees_locked(r, l, git_tree_entry_id(e));
+	}
+	git_tree_free(t);
+	return rc;
+}
+
+static int oid_cmp(const void *a, const void *b)
+{
+	return git_oid_cmp(a, b);
+}
+
+/* A pack stream, fed to the pack backend's indexer as it is made. */
+struct packw {
+	git_odb_writepack *wp;
+	git_indexer_progress stats;
+	EVP_MD_CTX *sha1; /* of every byte before the trailer */
+	z_stream z;
+	unsigned char out[64 * 1024];
+};
+
+static int pw_put(struct packw *w, const void *p, size_t n)
+{
+	int g;
+
+	if (!EVP_DigestUpdate(w->sha1, p, n))
+		return hc_error_openssl("cannot hash the pack");
+	g = w->wp->append(w->wp, p, n, &w->stats);
+	return g < 0 ? git_fail(g, "cannot write the pack") : 0;
+}
+
+/* One object: its type and size header, then its content deflated. */
+static int pw_object(struct packw *w, git_odb_object *o)
+{
+	unsigned char hdr[16];
+	size_t size = git_odb_object_size(o), n = 0;
+	unsigned c = ((unsigned)git_odb_object_type(o) << 4) | (size & 15);
+	int z, rc;
+
+	for (size >>= 4; size; size >>= 7) {
+		hdr[n++] = (unsigned char)(c | 0x80);
+		c = size & 0x7f;
+	}
+	hdr[n++] = (unsigned char)c;
+	rc = pw_put(w, hdr, n);
+	if (rc < 0 || deflateReset(&w->z) != Z_OK)
+		return rc < 0 ? rc : hc_error_set(HC_ENOMEM, "zlib failed");
+	w->z.next_in = (unsigned char *)(uintptr_t)git_odb_object_data(o);
+	w->z.avail_in = (uInt)git_odb_object_size(o);
+	do {
+		w->z.next_out = w->out;
+		w->z.avail_out = sizeof(w->out);
+		z = deflate(&w->z, Z_FINISH);
+		if (z != Z_OK && z != Z_STREAM_END)
+			return hc_error_set(HC_ENOMEM, "zlib failed: %d", z);
+		rc = pw_put(w, w->out, sizeof(w->out) - w->z.avail_out);
+	} while (rc == 0 && z != Z_STREAM_END);
+	return rc;
+}
+
+/*
+ * Write objects as one pack through the odb's pack backend, whose
+ * indexer checks every object and writes the .idx.  libgit2's own
+ * packbuilder would deflate at zlib's default level 6 (and try deltas),
+ * about 45 ms per 256 objects of 4 KiB, while writers wait; level 1 is
+ * libgit2's level for loose objects, and this costs a fraction.
+ */
+static int write_pack_locked(vs_repo *r, const git_oid *ids, size_t n)
+{
+	struct packw *w;
+	unsigned char trailer[EVP_MAX_MD_SIZE], hdr[12] = "PACK";
+	unsigned mdlen = 0;
+	git_odb_object *o;
+	size_t i;
+	int g, rc = 0;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	if (deflateInit(&w->z, Z_BEST_SPEED) != Z_OK) {
+		free(w);
+		return hc_error_set(HC_ENOMEM, "zlib failed");
+	}
+	w->sha1 = EVP_MD_CTX_new();
+	if (!w->sha1 || !EVP_DigestInit_ex(w->sha1, EVP_sha1(), NULL)) {
+		rc = hc_error_openssl("cannot hash the pack");
+		goto out;
+	}
+	g = git_odb_write_pack(&w->wp, r->odb, NULL, NULL);
+	if (g < 0) {
+		rc = git_fail(g, "cannot start a pack");
+		goto out;
+	}
+	hdr[7] = 2; /* version 2, then the count, big-endian */
+	hdr[8] = (unsigned char)(n >> 24);
+	hdr[9] = (unsigned char)(n >> 16);
+	hdr[10] = (unsigned char)(n >> 8);
+	hdr[11] = (unsigned char)n;
+	rc = pw_put(w, hdr, sizeof(hdr));
+	for (i = 0; rc == 0 && i < n; i++) {
+		g = git_odb_read(&o, r->odb, &ids[i]);
+		if (g < 0) {
+			rc = git_fail(g, "cannot read an object to pack");
+			break;
+		}
+		rc = pw_object(w, o);
+		git_odb_object_free(o);
+	}
+	if (rc == 0 && (!EVP_DigestFinal_ex(w->sha1, trailer, &mdlen) ||
+			mdlen != GIT_OID_RAWSZ))
+		rc = hc_error_openssl("cannot hash the pack");
+	if (rc == 0) {
+		g = w->wp->append(w->wp, trailer, mdlen, &w->stats);
+		if (g == 0)
+			g = w->wp->commit(w->wp, &w->stats);
+		if (g < 0)
+			rc = git_fail(g, "cannot write the pack");
+	}
+out:
+	if (w->wp)
+		w->wp->free(w->wp);
+	EVP_MD_CTX_free(w->sha1);
+	deflateEnd(&w->z);
+	free(w);
+	return rc;
+}
+
+/*
+ * Write the batch as one pack: the given commits, the new trees under
+ * their trees, every blob of the batch.  Objects written while building
+ * trees that no commit names are garbage and go.  Then the pack is made
+ * durable and the batch emptied (lock held).
+ */
+static int batch_pack_locked(vs_repo *r, const git_oid *commits, size_t n)
+{
+	struct oidlist l = {0};
+	git_commit *c = NULL;
+	size_t i, k = 0;
+	int g, rc = 0;
+
+	for (i = 0; rc == 0 && i < n; i++) {
+		rc = oidlist_add(&l, &commits[i]);
+		if (rc == 0 &&
+		    (g = git_commit_lookup(&c, r->repo, &commits[i])) < 0)
+			rc = git_fail(g, "cannot read a new commit");
+		if (rc == 0)
+			rc = new_trees_locked(r, &l, git_commit_tree_id(c));
+		git_commit_free(c);
+		c = NULL;
+	}
+	for (i = 0; rc == 0 && i < r->batch.n; i++)
+		rc = oidlist_add(&l, &r->batch.v[i]);
+	if (rc == 0) {
+		/* Once each (a journal read back twice may repeat one). */
+		qsort(l.v, l.n, sizeof(*l.v), oid_cmp);
+		for (i = 0; i < l.n; i++)
+			if (!k || git_oid_cmp(&l.v[k - 1], &l.v[i]))
+				l.v[k++] = l.v[i];
+		rc = write_pack_locked(r, l.v, k);
+	}
+	free(l.v);
+	if (rc < 0)
+		return rc;
+	/* The pack is durable before the journal and memory let go. */
+	rc = sync_all(r);
+	if (rc < 0)
+		return rc;
+	g = git_mempack_reset(r->mem);
+	if (g < 0)
+		return git_fail(g, "cannot empty the batch");
+	r->batch.n = 0;
+	r->batch_bytes = 0;
+	if (ftruncate(r->jfd, 0) < 0)
+		return hc_error_set(HC_ESYS, "cannot empty the journal");
+	return 0;
+}
+
+/*
+ * Set up the batch: for writing, the mempack backend and the journal
+ * (created if missing), read back if a crash left it; read-only, the
+ * journal's blobs are only loaded, if there is one.
+ */
+static int batch_open(vs_repo *r, int gitfd, int create)
+{
+	int jfd, g, rc;
+
+	jfd = openat(gitfd, VS_JOURNAL,
+		     create ? O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW |
+				      O_CLOEXEC
+			    : O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
+		     0600);
+	if (jfd < 0 && (create || errno != ENOENT))
+		return hc_error_set(HC_ESYS, "cannot open '%s'", VS_JOURNAL);
+	if (jfd < 0)
+		return 0;
+	g = git_mempack_new(&r->mem);
+	if (g == 0) {
+		g = git_odb_add_backend(r->odb, r->mem, VS_MEM_PRIORITY);
+		if (g < 0)
+			r->mem->free(r->mem);
+	}
+	if (g < 0) {
+		r->mem = NULL;
+		close(jfd);
+		return git_fail(g, "cannot set up the batch");
+	}
+	rc = journal_replay(r, gitfd, jfd);
+	if (rc < 0 || !create)
+		close(jfd);
+	else
+		r->jfd = jfd;
+	return rc;
 }
 
 /* ------------------------------------------------------------- helpers */
@@ -582,13 +1082,13 @@ static int blob_put_locked(vs_repo *r, const void *buf, size_t len,
 	g = git_odb_hash(oid, buf, len, GIT_OBJECT_BLOB);
 	if (g < 0)
 		return git_fail(g, "cannot hash blob");
-	if (git_odb_exists(r->odb, oid)) {
+	if (has_object_locked(r, oid)) {
 		*existed = 1;
 		return 0;
 	}
-	g = git_odb_write(oid, r->odb, buf, len, GIT_OBJECT_BLOB);
+	g = blob_write_locked(r, buf, len, NULL, oid);
 	if (g < 0)
-		return git_fail(g, "cannot write blob");
+		return g;
 	*existed = 0;
 	return 0;
 }
@@ -694,6 +1194,23 @@ static int blob_stream_locked(vs_repo *r, int fd, uint64_t size, uint8_t *buf,
 		rc = git_fail(g, "cannot write blob");
 		goto out;
 	}
+	if (r->jfd >= 0) {
+		/* Into the journal too: read back from the batch. */
+		git_odb_object *o = NULL;
+
+		g = git_odb_read(&o, r->odb, oid);
+		if (g < 0) {
+			rc = git_fail(g, "cannot read a new blob back");
+			goto out;
+		}
+		rc = journal_append_locked(r, git_odb_object_data(o),
+					   git_odb_object_size(o));
+		if (rc == 0)
+			rc = batch_push_locked(r, oid, git_odb_object_size(o));
+		git_odb_object_free(o);
+		if (rc < 0)
+			goto out;
+	}
 	rc = hc_sha256_final(c, sha);
 out:
 	git_odb_stream_free(st);
@@ -735,17 +1252,14 @@ static int store_fd(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
 		goto out;
 	}
 	pthread_mutex_lock(&r->lock);
-	exists = git_odb_exists(r->odb, &oid);
+	exists = has_object_locked(r, &oid);
 	if (!exists && size <= bufsize) {
 		/* The first pass read it whole: write that, read nothing again.
 		 */
 		git_oid written;
-		int g = git_odb_write(&written, r->odb, buf, (size_t)size,
-				      GIT_OBJECT_BLOB);
 
-		if (g < 0)
-			rc = git_fail(g, "cannot write blob");
-		else if (!git_oid_equal(&written, &oid))
+		rc = blob_write_locked(r, buf, (size_t)size, NULL, &written);
+		if (rc == 0 && !git_oid_equal(&written, &oid))
 			rc = hc_error_set(HC_EVERIFY,
 					  "git named the blob "
 					  "differently than hashed");
@@ -1492,18 +2006,28 @@ out:
  * created and removed within it); this ref holds them all, so that no
  * version is ever unreachable (git gc would prune it).  Lock held.
  */
-static int keep_versions(vs_repo *r, const char *msg, const git_signature *sig)
+/*
+ * The commit of refs/hozen/versions for the batch, into *keep (the ref
+ * is moved later, once the pack is durable); *made 0 if the batch has
+ * no new version.  *old is the ref's current id, *had whether it has one.
+ */
+static int keep_versions(vs_repo *r, const char *msg, const git_signature *sig,
+			 git_oid *keep, int *made, git_oid *old, int *had)
 {
 	git_treebuilder *tb = NULL;
 	git_commit *parent = NULL;
 	git_tree *tree = NULL;
-	git_oid head, tree_id, commit_id;
+	git_oid head, tree_id;
 	char name[GIT_OID_HEXSZ + 1];
 	int g, have_head, rc = 0;
 	size_t i;
 
+	*made = 0;
 	g = git_reference_name_to_id(&head, r->repo, VS_KEEP_REF);
 	have_head = g == 0;
+	*had = have_head;
+	if (have_head)
+		git_oid_cpy(old, &head);
 	if (g < 0 && g != GIT_ENOTFOUND)
 		return git_fail(g, "cannot read '%s'", VS_KEEP_REF);
 	if (have_head && (g = git_commit_lookup(&parent, r->repo, &head)) < 0)
@@ -1525,11 +2049,13 @@ static int keep_versions(vs_repo *r, const char *msg, const git_signature *sig)
 	if (g == 0)
 		g = git_tree_lookup(&tree, r->repo, &tree_id);
 	if (g == 0)
-		g = git_commit_create(&commit_id, r->repo, VS_KEEP_REF, sig,
-				      sig, NULL, msg, tree, have_head ? 1 : 0,
+		g = git_commit_create(keep, r->repo, NULL, sig, sig, NULL, msg,
+				      tree, have_head ? 1 : 0,
 				      (const git_commit **)&parent);
 	if (g < 0)
 		rc = git_fail(g, "cannot keep the versions of the batch");
+	else
+		*made = 1;
 out:
 	git_tree_free(tree);
 	git_treebuilder_free(tb);
@@ -1543,9 +2069,10 @@ int vs_commit(vs_repo *r, uint64_t first, uint64_t last, const char *summary,
 	git_commit *parent = NULL;
 	git_signature *sig = NULL;
 	git_tree *base = NULL, *tree = NULL;
-	git_oid head, tree_id, commit_id;
+	git_oid head, tree_id, commit_id, commits[2], keep_old;
+	git_reference *ref = NULL;
 	char *msg = NULL;
-	int rc = 0, g, have_head, n;
+	int rc = 0, g, have_head, n, kept = 0, had_keep = 0;
 	size_t len;
 
 	if (!r || !summary || !*summary || strchr(summary, '\n') ||
@@ -1582,11 +2109,6 @@ int vs_commit(vs_repo *r, uint64_t first, uint64_t last, const char *summary,
 			goto out;
 		}
 	}
-	/* The blobs are durable before a commit can name them. */
-	if (!r->fsync && (r->syncfd < 0 || syncfs(r->syncfd) < 0)) {
-		rc = hc_error_set(HC_ESYS, "cannot sync the git repository");
-		goto out;
-	}
 	rc = staged_tree(r, &base, &tree_id);
 	if (rc < 0)
 		goto out;
@@ -1595,20 +2117,43 @@ int vs_commit(vs_repo *r, uint64_t first, uint64_t last, const char *summary,
 		g = git_signature_now(&sig, VS_SIGNATURE_NAME,
 				      VS_SIGNATURE_EMAIL);
 	if (g == 0)
-		g = git_commit_create(&commit_id, r->repo, VS_REF, sig, sig,
+		g = git_commit_create(&commits[0], r->repo, NULL, sig, sig,
 				      NULL, msg, tree, have_head ? 1 : 0,
 				      (const git_commit **)&parent);
 	if (g < 0) {
 		rc = git_fail(g, "cannot commit");
 		goto out;
 	}
-	rc = keep_versions(r, msg, sig);
+	rc = keep_versions(r, msg, sig, &commits[1], &kept, &keep_old,
+			   &had_keep);
 	if (rc < 0)
 		goto out;
-	if (!r->fsync && syncfs(r->syncfd) < 0) {
-		rc = hc_error_set(HC_ESYS, "cannot sync the git repository");
+	/*
+	 * Everything the commits name is in one durable pack before a ref
+	 * names them; then the refs move, each only from where it was.
+	 */
+	rc = batch_pack_locked(r, commits, kept ? 2 : 1);
+	if (rc < 0)
+		goto out;
+	g = git_reference_create_matching(&ref, r->repo, VS_REF, &commits[0], 1,
+					  have_head ? &head : NULL,
+					  "hozen: commit");
+	git_reference_free(ref);
+	ref = NULL;
+	if (g == 0 && kept) {
+		g = git_reference_create_matching(
+			&ref, r->repo, VS_KEEP_REF, &commits[1], 1,
+			had_keep ? &keep_old : NULL, "hozen: keep versions");
+		git_reference_free(ref);
+	}
+	if (g < 0) {
+		rc = git_fail(g, "cannot move the refs to the new commit");
 		goto out;
 	}
+	rc = sync_all(r);
+	if (rc < 0)
+		goto out;
+	commit_id = commits[0];
 	ops_clear(r);
 	git_oid_tostr(commit_out, 41, &commit_id);
 out:
@@ -1722,6 +2267,7 @@ static int repo_open(vs_repo **out, int storefd, const struct vs_options *opts,
 		return hc_error_set(HC_ENOMEM, "out of memory");
 	r->lfsfd = -1;
 	r->syncfd = -1;
+	r->jfd = -1;
 	r->readonly = !create;
 	r->threshold = opts && opts->lfs_threshold ? opts->lfs_threshold
 						   : VS_LFS_THRESHOLD;
@@ -1781,6 +2327,9 @@ static int repo_open(vs_repo **out, int storefd, const struct vs_options *opts,
 		rc = git_fail(g, "cannot open repository '%s'", path);
 		goto out;
 	}
+	rc = batch_open(r, gitfd, create);
+	if (rc < 0)
+		goto out;
 	if (create) {
 		rc = mkdir_open(gitfd, VS_LFS_DIR, r->fsync, &lfsdir);
 		if (rc == 0)
@@ -1820,11 +2369,30 @@ int vs_open_existing(vs_repo **out, int storefd)
 
 int vs_sync(vs_repo *r)
 {
-	if (r->fsync)
-		return 0; /* every object was fsynced as it was written */
-	if (r->syncfd < 0 || syncfs(r->syncfd) < 0)
-		return hc_error_set(HC_ESYS, "cannot sync the git repository");
-	return 0;
+	return sync_all(r);
+}
+
+uint64_t vs_lfs_threshold(vs_repo *r)
+{
+	return r->threshold;
+}
+
+uint64_t vs_batch_bytes(vs_repo *r)
+{
+	uint64_t n;
+
+	if (!r)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	n = r->batch_bytes;
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+void vs_journal_replayed(vs_repo *r, size_t *blobs, uint64_t *torn)
+{
+	*blobs = r ? r->replayed : 0;
+	*torn = r ? r->torn : 0;
 }
 
 int vs_has(vs_repo *r, const char *blob)
@@ -1908,6 +2476,9 @@ void vs_close(vs_repo *r)
 		return;
 	ops_clear(r);
 	free(r->ops);
+	free(r->batch.v);
+	if (r->jfd >= 0)
+		close(r->jfd);
 	git_treebuilder_free(r->check);
 	git_odb_free(r->odb);
 	git_repository_free(r->repo);

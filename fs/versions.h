@@ -15,6 +15,12 @@
  * vs_commit().  Each commit's message names the range of chain records it
  * covers (trailer "Hozen-Records: FIRST-LAST").
  *
+ * New objects are not written one file each: until the next commit they
+ * are held in memory, their blobs also appended to a journal
+ * (STORE/git/hozen-journal), and each commit writes its batch as one
+ * pack, durable before any ref names it.  A crash leaves the journal;
+ * vs_open() reads it back, and vs_sync() makes it durable.
+ *
  * Content that would itself read back as an LFS pointer is always
  * stored as LFS, whatever its size, so that a blob is an LFS pointer
  * exactly when it parses as one.
@@ -127,8 +133,30 @@ int vs_stage(vs_repo *r, const char *path, const char *blob, unsigned mode);
  * Removing a path that is not in the tree at commit time does nothing.
  */
 int vs_stage_remove(vs_repo *r, const char *path);
+/* Content of at least this many bytes is stored as LFS. */
+uint64_t vs_lfs_threshold(vs_repo *r);
 /* Number of staged changes not yet committed. */
 size_t vs_staged(vs_repo *r);
+/*
+ * Bytes of new blobs since the last commit: they are held in memory (and
+ * in the journal) until vs_commit() packs them, so commit before this
+ * grows large.
+ */
+uint64_t vs_batch_bytes(vs_repo *r);
+/*
+ * What vs_open() read back from the journal a crash left: blobs, and
+ * bytes of an incomplete or malformed tail (kept aside as
+ * STORE/git/hozen-journal.torn-TIME).
+ */
+void vs_journal_replayed(vs_repo *r, size_t *blobs, uint64_t *torn);
+/*
+ * Parse one journal entry at buf (len bytes available): "blob SIZE\0"
+ * (SIZE decimal, no leading zero, at most VS_BLOB_MAX) then SIZE bytes.
+ * 1 with *hdr (the header's length, with its NUL) and *size; 0 if the
+ * bytes end before the entry does (a torn tail); HC_EFORMAT if it is
+ * malformed.
+ */
+int vs_journal_entry(const void *buf, size_t len, size_t *hdr, uint64_t *size);
 
 /*
  * Commit the staged changes on top of the current HEAD (refs/heads/main)

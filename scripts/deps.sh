@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(
 	build-essential meson ninja-build pkg-config
-	libssl-dev libjansson-dev libfuse3-dev fuse3 libgit2-dev libmagic-dev
+	libssl-dev libjansson-dev libfuse3-dev fuse3 libgit2-dev zlib1g-dev libmagic-dev
 	libarchive-dev
 	clang libclang-rt-14-dev valgrind git python3 openssl
 	attr e2fsprogs util-linux

@@ -117,8 +117,9 @@ for round in $(seq 1 "$ROUNDS"); do
 import json, sys
 m = [json.loads(l) for l in sys.stdin]
 m = [r for r in m if r["type"] == "mount"][-1]
-print("round %s: versioned %s restaged %s torn %s" % (sys.argv[1],
-      m.get("versioned"), m.get("restaged"),
+print("round %s: versioned %s restaged %s journal %s torn %s" % (
+      sys.argv[1], m.get("versioned"), m.get("restaged"),
+      m.get("journal_blobs", 0),
       json.dumps(m.get("torn")) if m.get("torn") else "no"))' "$round" \
 		>>"$T/recovery"
 	tail -n 1 "$T/recovery" | sed 's/^/# /'
@@ -164,4 +165,9 @@ pycheck git "$S"
 pycheck versions "$S"
 echo "# recovery figures (from each mount record after a kill):"
 sed 's/^/#   /' "$T/recovery"
+# Killed within a second of closes, the batch's content was only in the
+# journal: recovery must have read blobs back from it.
+jsum=$(awk '{ s += $8 } END { print s + 0 }' "$T/recovery")
+check "recovery read $jsum uncommitted blob(s) back from the journal" \
+	[ "$jsum" -gt 0 ]
 tap_finish

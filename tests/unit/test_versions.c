@@ -182,15 +182,37 @@ static void lfs_path(const uint8_t sha[HC_HASH_LEN], char *out, size_t n)
 /* ------------------------------------------------------------- tests */
 
 static struct vs_version small, big, linkv;
-static char commit2[41];
+static char commit2[41], big_pointer[256];
+
+/* The whole of a (small) file, NUL-terminated; NULL if unreadable. */
+static char *read_all_file(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0 && fstat(fd, &st) == 0 &&
+	    (buf = malloc((size_t)st.st_size + 1)) &&
+	    hc_pread_all(fd, buf, (size_t)st.st_size, 0) == 0) {
+		buf[st.st_size] = '\0';
+		*len = (size_t)st.st_size;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	if (fd >= 0)
+		close(fd);
+	return buf;
+}
 
 static void test_blobs(vs_repo *r)
 {
 	static const char text[] = "hello, evidence\n";
-	char path[600], *out = NULL, hex[3];
+	char path[600], *out = NULL;
 	uint8_t sha[HC_HASH_LEN], bad[HC_HASH_LEN];
 	struct vs_version v, again;
-	unsigned char hdr[2];
+	size_t jlen = 0, hlen = 0;
+	uint64_t esize = 0;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/small.txt", base);
@@ -223,28 +245,26 @@ static void test_blobs(vs_repo *r)
 	   "empty content is git's empty blob");
 	close(fd);
 
-	/* Loose objects are zlib level 1 (header 78 01). */
-	snprintf(hex, sizeof(hex), "%.2s", small.blob);
-	snprintf(path, sizeof(path), "%s/objects/%s/%s", gitdir, hex,
-		 small.blob + 2);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	ok(fd >= 0 && hc_pread_all(fd, hdr, 2, 0) == 0 && hdr[0] == 0x78 &&
-		   hdr[1] == 0x01,
-	   "loose object written at zlib level 1");
-	if (fd >= 0)
-		close(fd);
+	/* Until a commit, a new blob is in the journal as git hashes it. */
+	snprintf(path, sizeof(path), "%s/hozen-journal", gitdir);
+	out = read_all_file(path, &jlen);
+	{
+		size_t off = 0;
+		int found = 0, e = 0;
 
-	if (!have_git)
-		return;
-	ok(git(&out, "cat-file", "-t", small.blob, NULL) == 0 && out &&
-		   !strcmp(out, "blob\n"),
-	   "git cat-file -t: blob");
+		while (out && off < jlen &&
+		       (e = vs_journal_entry(out + off, jlen - off, &hlen,
+					     &esize)) == 1) {
+			found |= esize == 16 &&
+				 !memcmp(out + off,
+					 "blob 16\0hello, evidence\n", 24);
+			off += hlen + (size_t)esize;
+		}
+		ok(out && off == jlen && e == 1, "the journal parses whole");
+		ok(found, "the new blob is in the journal as git hashes it");
+	}
 	free(out);
 	out = NULL;
-	ok(git(&out, "cat-file", "-p", small.blob, NULL) == 0 && out &&
-		   !strcmp(out, text),
-	   "git cat-file -p: the content");
-	free(out);
 }
 
 static void test_lfs(vs_repo *r)
@@ -291,11 +311,18 @@ static void test_lfs(vs_repo *r)
 	   "vs_open_version: the LFS object");
 	if (fd >= 0)
 		close(fd);
-	if (have_git) {
-		ok(git(&out, "cat-file", "-p", big.blob, NULL) == 0 && out &&
-			   !strcmp(out, pointer),
-		   "pointer blob is the exact Git LFS text");
-		free(out);
+	{
+		/* Not yet in git (the journal holds it): read it back. */
+		int pfd = -1;
+		uint64_t psize = 0;
+
+		ok(vs_open_version(r, big.blob, &pfd, &psize) == 0 &&
+			   psize == 3 * MIB,
+		   "the LFS version reads back before any commit");
+		if (pfd >= 0)
+			close(pfd);
+		snprintf(big_pointer, sizeof(big_pointer), "%s", pointer);
+		(void)out;
 	}
 
 	/* Short content on the LFS path: an error, and no file left. */
@@ -486,6 +513,38 @@ static void test_commits(vs_repo *r)
 	ok(rc == 0 && strlen(commit1) == 40, "first commit %s (%s)", commit1,
 	   rc ? hc_error_message() : "ok");
 	ok(vs_staged(r) == 0, "nothing staged after the commit");
+	{
+		char path[600];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/hozen-journal", gitdir);
+		ok(stat(path, &st) == 0 && st.st_size == 0 &&
+			   vs_batch_bytes(r) == 0,
+		   "the commit packed the batch: the journal is empty");
+	}
+
+	if (have_git) {
+		ok(git(&out, "cat-file", "-t", small.blob, NULL) == 0 && out &&
+			   !strcmp(out, "blob\n"),
+		   "git cat-file -t: blob");
+		free(out);
+		out = NULL;
+		ok(git(&out, "cat-file", "-p", small.blob, NULL) == 0 && out &&
+			   !strcmp(out, "hello, evidence\n"),
+		   "git cat-file -p: the content");
+		free(out);
+		out = NULL;
+		ok(git(&out, "cat-file", "-p", big.blob, NULL) == 0 && out &&
+			   !strcmp(out, big_pointer),
+		   "pointer blob is the exact Git LFS text");
+		free(out);
+		out = NULL;
+		ok(git(&out, "count-objects", "-v", NULL) == 0 && out &&
+			   !strncmp(out, "count: 0\n", 9),
+		   "no loose object: %s", out ? out : "");
+		free(out);
+		out = NULL;
+	}
 
 	if (have_git) {
 		const struct tree_line t1[] = {
@@ -853,6 +912,88 @@ static void test_timing(vs_repo *r)
 	unlink(copy);
 }
 
+/*
+ * A crash before the commit: the batch's blobs are only in the journal.
+ * Reopening reads them back; an incomplete last entry is kept aside
+ * and the good entries stay.
+ */
+static void test_journal(vs_repo **rp, int storefd)
+{
+	struct vs_version a, b;
+	char path[600], commit[41];
+	size_t blobs = 0;
+	uint64_t torn = 0, size = 0;
+	struct stat st;
+	int fd = -1, n = 0;
+	struct dirent *de;
+	DIR *d;
+
+	ok(vs_store_buf(*rp, "uncommitted one\n", 16, &a) == 0 &&
+		   vs_store_buf(*rp, "uncommitted two\n", 16, &b) == 0 &&
+		   !a.existed && !b.existed,
+	   "two new blobs, not committed");
+	ok(vs_batch_bytes(*rp) >= 32, "they are in the batch (%llu bytes)",
+	   (unsigned long long)vs_batch_bytes(*rp));
+	vs_close(*rp); /* no commit: as after a crash */
+	*rp = NULL;
+	/* A torn entry at the end, as a power cut in an append leaves. */
+	snprintf(path, sizeof(path), "%s/hozen-journal", gitdir);
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	ok(fd >= 0 && write(fd, "blob 99\0only some", 18) == 18,
+	   "tear the journal's tail");
+	if (fd >= 0)
+		close(fd);
+
+	{
+		vs_repo *ro = NULL;
+
+		ok(vs_open_existing(&ro, storefd) == 0, "open read-only");
+		vs_journal_replayed(ro, &blobs, &torn);
+		ok(blobs == 2 && torn == 18 && ro &&
+			   vs_open_version(ro, a.blob, &fd, &size) == 0 &&
+			   size == 16 &&
+			   file_equals(fd, "uncommitted one\n", 16),
+		   "read-only: the journal's blobs are readable, the torn "
+		   "tail counted (%zu blobs, %llu bytes)",
+		   blobs, (unsigned long long)torn);
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		vs_close(ro);
+		ok(stat(path, &st) == 0 && st.st_size == 2 * 24 + 18,
+		   "read-only changes nothing on disk");
+	}
+
+	if (!ok(vs_open(rp, storefd, NULL) == 0, "reopen after the crash"))
+		why();
+	vs_journal_replayed(*rp, &blobs, &torn);
+	ok(blobs == 2 && torn == 18, "2 blobs read back, 18 bytes torn");
+	ok(*rp && vs_open_version(*rp, b.blob, &fd, &size) == 0 && size == 16 &&
+		   file_equals(fd, "uncommitted two\n", 16),
+	   "a blob read back from the journal has its content");
+	if (fd >= 0)
+		close(fd);
+	ok(stat(path, &st) == 0 && st.st_size == 2 * 24,
+	   "the journal keeps the good entries only");
+	d = opendir(gitdir);
+	while (d && (de = readdir(d))) {
+		char aside[1200];
+
+		if (strncmp(de->d_name, "hozen-journal.torn-", 19))
+			continue;
+		snprintf(aside, sizeof(aside), "%s/%s", gitdir, de->d_name);
+		n += stat(aside, &st) == 0 && st.st_size == 2 * 24 + 18;
+	}
+	if (d)
+		closedir(d);
+	ok(n == 1, "the whole torn journal is kept aside");
+	ok(*rp && vs_stage(*rp, "recovered", a.blob, 0100644) == 0 &&
+		   vs_commit(*rp, 15, 15, "recovered", commit) == 0,
+	   "a blob read back can be committed");
+	ok(stat(path, &st) == 0 && st.st_size == 0,
+	   "after the commit the journal is empty");
+}
+
 int main(void)
 {
 	const char *git_version_argv[] = {"git", "--version", NULL};
@@ -940,6 +1081,8 @@ int main(void)
 		free(out);
 		out = NULL;
 	}
+
+	test_journal(&r, storefd);
 
 	/* A stray vs_store_buf after everything: still fine. */
 	snprintf(path, sizeof(path), "%s", "late");
