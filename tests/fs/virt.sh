@@ -195,6 +195,49 @@ echo 2 >/proc/sys/vm/drop_caches 2>/dev/null
 check "after the kernel forgot them, versions read again" \
 	cmp "$T/v2" "$V/dir/report.txt@2"
 
+# Versions made while other processes list and read versions/.
+for w in 1 2 3 4; do
+	(for i in $(seq 1 15); do
+		printf 'w%d v%d\n' "$w" "$i" >"$M/dir/par$w.txt"
+	done) &
+done
+for r in 1 2 3 4; do
+	(for i in $(seq 1 20); do
+		ls -R "$V" >/dev/null
+		cat "$V"/dir/par*.txt@* >/dev/null 2>&1
+	done) &
+done
+wait
+check "versions made while others read: each file's in write order" \
+	python3 -c '
+import os, re, sys, time
+d = sys.argv[1]
+
+def check():
+    for w in range(1, 5):
+        names = [n for n in os.listdir(d) if n.startswith("par%d.txt@" % w)]
+        nums = sorted(int(n.split("@")[1]) for n in names)
+        if not nums or nums != list(range(1, len(nums) + 1)):
+            return "par%d: versions %s" % (w, nums)
+        seen = []
+        for n in nums:
+            t = open("%s/par%d.txt@%d" % (d, w, n)).read()
+            m = re.fullmatch("w%d v([0-9]+)\n" % w, t)
+            if not m:
+                return "par%d.txt@%d holds %r" % (w, n, t)
+            seen.append(int(m.group(1)))
+        if seen != sorted(set(seen)) or seen[-1] != 15:
+            return "par%d: contents %s" % (w, seen)
+    return None
+
+# The last close is versioned when the kernel releases the file.
+for i in range(100):
+    why = check()
+    if not why:
+        sys.exit(0)
+    time.sleep(0.1)
+sys.exit(why)' "$V/dir"
+
 # ---------------------------------------------------------- read-only
 expect_erofs "writing a version fails" \
 	sh -c "echo x >'$V/dir/report.txt@1'"
