@@ -724,7 +724,7 @@ int hs_add(hs_history *h, const char *path, const char *blob, uint64_t size,
  * The path a record names, from path or path_b64 (base64 of the bytes of
  * a name that is not UTF-8), into *out (malloc'd) and *len; HC_EINVAL.
  */
-static int record_path(const json_t *rec, char **out, size_t *len)
+static int version_path(const json_t *rec, char **out, size_t *len)
 {
 	const char *s = json_string_value(json_object_get(rec, "path"));
 	const char *b64;
@@ -777,7 +777,7 @@ int hs_load(hs_history *h, int storefd, uint64_t *skipped)
 			continue;
 		path = NULL;
 		size = json_object_get(rec.json, "size");
-		rc = record_path(rec.json, &path, &len);
+		rc = version_path(rec.json, &path, &len);
 		if (rc == 0 && (!path_ok(path, len) || !json_is_integer(size) ||
 				json_integer_value(size) < 0))
 			rc = HC_EINVAL;

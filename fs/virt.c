@@ -268,9 +268,18 @@ static void vgrow(struct hz_virt *vt)
 	free(old);
 }
 
+/* What a name is stays what it was, but for one case: see vnode_get. */
+static int same(const struct vinfo *a, const struct vinfo *b)
+{
+	return a->kind == b->kind && a->path == b->path &&
+	       !memcmp(a->oid, b->oid, HS_OID_LEN);
+}
+
 /*
  * The node name in parent, made like vi if there is none yet, with its
- * lookup counted.
+ * lookup counted.  The one name whose meaning can change is that of a
+ * directory of versions/ named NAME@N, which version N of a file NAME
+ * hides once it exists: it gets a node of its own.
  */
 static int vnode_get(struct hz_fs *fs, struct hz_node *parent, const char *name,
 		     const struct vinfo *vi, struct hz_node **out)
@@ -282,7 +291,8 @@ static int vnode_get(struct hz_fs *fs, struct hz_node *parent, const char *name,
 	pthread_mutex_lock(&vt->lock);
 	b = vbucket(vt, parent, name);
 	for (v = vt->buckets[b]; v; v = v->hnext)
-		if (v->n.parent == parent && !strcmp(v->n.name, name))
+		if (v->n.parent == parent && same(&v->i, vi) &&
+		    !strcmp(v->n.name, name))
 			break;
 	if (!v) {
 		v = calloc(1, sizeof(*v));
@@ -498,6 +508,8 @@ int hz_virt_lookup(struct hz_fs *fs, struct hz_node *parent, const char *name,
 		return rc;
 	memset(e, 0, sizeof(*e));
 	e->attr_timeout = e->entry_timeout = hz_virt_stat(fs, n, &e->attr);
+	if (n->virt == VIRT_VDIR)
+		e->entry_timeout = 0; /* NAME@N may come to be a version */
 	e->ino = hz_node_ino(fs, n);
 	return 1;
 }
@@ -533,7 +545,11 @@ double hz_virt_stat(struct hz_fs *fs, struct hz_node *n, struct stat *st)
 		break;
 	case VIRT_COMMITS:
 	case VIRT_VERSIONS:
-		st->st_mode = S_IFDIR | 0555;
+		/*
+		 * root's: git does not keep who may read a file, and the
+		 * tree's permissions must not be undone by its history.
+		 */
+		st->st_mode = S_IFDIR | 0500;
 		break;
 	case VIRT_LATEST:
 		st->st_mode = S_IFLNK | 0777;
@@ -879,14 +895,10 @@ static int vdir_make(struct hz_fs *fs, struct hz_node *n, struct hz_vdir *d)
 	case VIRT_DIR:
 		for (i = 0; rc == 0 && i < VIRT_NSTATIC; i++)
 			if (fixed[i].parent == VIRT_DIR)
-				rc = vdir_add(
-					d, fixed[i].name,
-					fixed[i].kind == VIRT_COMMITS ||
-							fixed[i].kind ==
-								VIRT_VERSIONS
-						? S_IFDIR
-						: S_IFREG,
-					STATIC_INO(fixed[i].kind));
+				rc = vdir_add(d, fixed[i].name,
+					      is_dir(&fs->virt[i]) ? S_IFDIR
+								   : S_IFREG,
+					      STATIC_INO(fixed[i].kind));
 		break;
 	case VIRT_COMMITS:
 		rc = hs_latest(hist, hex, NULL);
