@@ -14,17 +14,23 @@ V=$M/.hozen/versions
 C=$M/.hozen/commits
 GIT=(git --git-dir="$S/git")
 
-# wait_for PATH: until it exists (10 s): versions are recorded when the
-# kernel releases a closed file, a moment after close(2) returns.
-wait_for()
+# wait_until COMMAND...: until it succeeds (10 s): versions are recorded
+# when the kernel releases a closed file, a moment after close(2).
+wait_until()
 {
 	local i
 	for ((i = 0; i < 100; i++)); do
-		[ -e "$1" ] && return 0
+		"$@" && return 0
 		sleep 0.1
 	done
-	echo "# $1 did not appear within 10 s" >&2
+	echo "# still not true after 10 s: $*" >&2
 	return 1
+}
+
+# wait_for PATH: until it exists.
+wait_for()
+{
+	wait_until [ -e "$1" ]
 }
 
 # commit_now: fsync of the mount's root commits what is staged.
@@ -131,6 +137,20 @@ wait_for "$V/run.sh@1"
 wait_for "$V/$name@1"
 check "a name that is not UTF-8 has its version" \
 	cmp "$M/$name" "$V/$name@1"
+mkdir "$M/odd@1"
+printf 'inside\n' >"$M/odd@1/in.txt"
+wait_for "$V/odd@1/in.txt@1"
+check "a directory named like a version is a directory" [ -d "$V/odd@1" ]
+printf 'odd file\n' >"$M/odd"
+wait_until [ -f "$V/odd@1" ]
+check "version 1 of a file 'odd' then takes the name odd@1" \
+	[ -f "$V/odd@1" ] && [ "$(cat "$V/odd@1")" = "odd file" ]
+NB="setpriv --reuid=65534 --regid=65534 --clear-groups"
+check "another user cannot read the history (git keeps no owners)" \
+	bash -c "! $NB ls '$V' 2>/dev/null && ! $NB cat '$V/a.txt@1' \
+		2>/dev/null && ! $NB ls '$C' 2>/dev/null"
+check "... but status as before" \
+	bash -c "$NB cat '$M/.hozen/status' >/dev/null"
 check "commit" commit_now
 
 # ------------------------------------------------------------- commits
