@@ -361,4 +361,18 @@ for p, blob in want.items():
 if ".hozen/status" in seen:
     sys.exit("status was recorded")' "$T/log2.json" "$blob2" "$first"
 expect_rc "hozen verify exits 0 after the reads" 0 verify "$S"
+
+# --------------------------------------------------- a write blocker
+check "mount --read-only" fs_mount "$S" "$M" --read-only
+check "versions read on a read-only mount" \
+	cmp "$T/v2" "$V/dir/report.txt@2"
+expect_erofs "creating under versions/ fails there too" touch "$V/dir/new"
+expect_erofs "removing /.hozen/status fails" rm -f "$M/.hozen/status"
+expect_erofs "creating in the tree fails" touch "$M/new.txt"
+check "unmount" fs_umount "$M"
+"$HOZEN" log --json "$S" | grep '"type":"refused"' >"$T/refused.json"
+check "the tree's refusal is recorded" grep -qF '"path":"new.txt"' \
+	"$T/refused.json"
+check "refusals in /.hozen/ are not, even on a read-only mount" \
+	bash -c "! grep -qF '.hozen' '$T/refused.json'"
 tap_finish
