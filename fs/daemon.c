@@ -537,6 +537,7 @@ static void fs_free(struct hz_fs *fs)
 	vs_close(fs->vs);
 	hc_log_close(fs->log);
 	hc_key_free(fs->key);
+	hz_virt_free(fs);
 	hz_nodes_free(fs);
 	if (fs->treefd >= 0)
 		close(fs->treefd);
@@ -612,11 +613,12 @@ int fs_mount(const struct fs_options *opts)
 	rc = hz_nodes_init(&fs);
 	if (rc < 0)
 		goto out;
-	hz_virt_init(&fs);
 	vo.lfs_threshold = opts->lfs_threshold;
 	/* Objects are made durable a batch at a time (vs_sync, commits). */
 	vo.fsync = 0;
 	rc = vs_open(&fs.vs, hc_store_fd(fs.store), &vo);
+	if (rc == 0)
+		rc = hz_virt_init(&fs);
 	if (rc < 0)
 		goto out;
 
@@ -689,6 +691,8 @@ int fs_mount(const struct fs_options *opts)
 	if (rc < 0)
 		goto out;
 	rc = recover_versions(&fs, report);
+	if (rc == 0)
+		rc = hz_virt_load(&fs); /* /.hozen/versions */
 	if (rc < 0)
 		goto out;
 	snprintf(fs.mountpoint, sizeof(fs.mountpoint), "%s", mnt);

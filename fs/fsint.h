@@ -4,7 +4,9 @@
  * Locking: `tlock` protects the node table and every node's nlookup;
  * `names` (a rwlock) protects every node's parent and name; a node's
  * `mu` protects its versioning state; `cmu` protects the commit state.
- * Order: names, then tlock or a node's mu (never both), then cmu.
+ * Order: names, then tlock or a node's mu (never both), then cmu.  The
+ * nodes of /.hozen/ are virt.c's: their parent and name never change,
+ * and virt.c's own lock protects the counts of those it makes.
  */
 #ifndef HOZEN_FS_INT_H
 #define HOZEN_FS_INT_H
@@ -20,6 +22,7 @@
 
 #include "fs.h"
 #include "hashchain.h"
+#include "history.h"
 #include "versions.h"
 
 /* hz_node.lfs_mark: whether break_link() has work; under the node's mu. */
@@ -27,6 +30,27 @@ enum { LFS_UNKNOWN = 0, LFS_NONE, LFS_MARKED };
 
 /* New content held for the next commit before the committer is woken. */
 #define HZ_BATCH_BYTES (32u << 20)
+
+/* What a node of /.hozen/ is (0: a node of the tree). */
+enum {
+	VIRT_NONE,
+	/* fixed: fs->virt[kind - 1] */
+	VIRT_DIR,	 /* /.hozen/ */
+	VIRT_STATUS,	 /* /.hozen/status */
+	VIRT_HEAD,	 /* /.hozen/head */
+	VIRT_CHECKPOINT, /* /.hozen/checkpoint */
+	VIRT_COMMITS,	 /* /.hozen/commits/ */
+	VIRT_VERSIONS,	 /* /.hozen/versions/ */
+	VIRT_LATEST,	 /* /.hozen/commits/latest */
+	/* made on lookup, freed when forgotten */
+	VIRT_TREE,  /* a directory of a commit (its root tree or below) */
+	VIRT_BLOB,  /* a regular file of a commit */
+	VIRT_LINK,  /* a symlink of a commit */
+	VIRT_VDIR,  /* a directory of /.hozen/versions/ */
+	VIRT_VFILE, /* a version, /.hozen/versions/PATH@N */
+};
+#define VIRT_NSTATIC VIRT_LATEST
+#define VIRT_NAME    ".hozen"
 
 struct hz_node {
 	struct hz_node *hnext; /* hash chain, tlock */
@@ -99,7 +123,8 @@ struct hz_fs {
 	 */
 	int preserving;
 	char preserve_why[256]; /* the order's state, for /.hozen/status */
-	struct hz_node virt[4]; /* /.hozen/ and its files (virt.c) */
+	struct hz_node virt[VIRT_NSTATIC]; /* /.hozen/'s fixed nodes */
+	struct hz_virt *vt; /* /.hozen/'s history and other nodes (virt.c) */
 	char mountpoint[4096];
 	int reserve_fd; /* STORE/.reserve: room to seal a full disk */
 };
@@ -138,19 +163,55 @@ void hz_node_rename(struct hz_fs *fs, struct hz_node *n, struct hz_node *parent,
  */
 int hz_openat_long(int dirfd, const char *path, int flags);
 
-/* virt.c: the read-only /.hozen/ directory */
-enum { VIRT_NONE, VIRT_DIR, VIRT_STATUS, VIRT_HEAD, VIRT_CHECKPOINT };
-#define VIRT_NAME ".hozen"
-void hz_virt_init(struct hz_fs *fs);
-/* The virtual node of name in parent, or NULL. */
-struct hz_node *hz_virt_lookup(struct hz_fs *fs, struct hz_node *parent,
-			       const char *name);
-void hz_virt_stat(struct hz_fs *fs, struct hz_node *n, struct stat *st);
-/* A memfd with the file's content now; -errno. */
-int hz_virt_open(struct hz_fs *fs, struct hz_node *n);
-/* Fill a readdir buffer for /.hozen/; returns the bytes used. */
-size_t hz_virt_readdir(struct hz_fs *fs, fuse_req_t req, char *buf, size_t size,
-		       off_t off);
+/*
+ * virt.c: the read-only /.hozen/ directory.  Errors of the calls made by
+ * FUSE operations are -errno; what is not the caller's doing is also
+ * logged.
+ *
+ * Set up /.hozen/ and open the history (after vs_open: STORE/git must be
+ * a repository).  0 or HC_E*.
+ */
+int hz_virt_init(struct hz_fs *fs);
+/* Index the chain's versions (before serving).  0 or HC_E*. */
+int hz_virt_load(struct hz_fs *fs);
+/* Free every node of /.hozen/ and the history; accepts what init left. */
+void hz_virt_free(struct hz_fs *fs);
+/*
+ * Look up name in parent: 0 if it is not a node of /.hozen/ (parent is
+ * in the tree and name is not ".hozen"); 1 with *e filled (and the
+ * node's lookup counted); -errno.
+ */
+int hz_virt_lookup(struct hz_fs *fs, struct hz_node *parent, const char *name,
+		   struct fuse_entry_param *e);
+/* Attributes of a node of /.hozen/; returns how long they hold (s). */
+double hz_virt_stat(struct hz_fs *fs, struct hz_node *n, struct stat *st);
+/*
+ * Open a file of /.hozen/ for reading: an fd of its content, with fi's
+ * caching set; with --log-reads, an open of a version or of a commit's
+ * file is recorded first (and refused if it cannot be).  -errno.
+ */
+int hz_virt_open(struct hz_fs *fs, fuse_req_t req, struct hz_node *n,
+		 struct fuse_file_info *fi);
+/* A symlink's target into buf (NUL-terminated); its length or -errno. */
+ssize_t hz_virt_readlink(struct hz_fs *fs, struct hz_node *n, char *buf,
+			 size_t size);
+/* A directory of /.hozen/ opened for listing. */
+struct hz_vdir;
+int hz_virt_opendir(struct hz_fs *fs, struct hz_node *n, struct hz_vdir **out);
+/* Fill a readdir buffer from entry off on; the bytes used or -errno. */
+ssize_t hz_virt_readdir(struct hz_fs *fs, fuse_req_t req, struct hz_node *n,
+			struct hz_vdir *d, char *buf, size_t size, off_t off);
+void hz_virt_closedir(struct hz_fs *fs, struct hz_node *n, struct hz_vdir *d);
+/* The kernel forgot nlookup lookups of n (a node of /.hozen/). */
+void hz_virt_forget(struct hz_fs *fs, struct hz_node *n, uint64_t nlookup);
+/* A file of /.hozen/ that hz_virt_open opened is closed. */
+void hz_virt_release(struct hz_fs *fs, struct hz_node *n);
+/*
+ * A version v of path was recorded, its record's time `time`: add it to
+ * /.hozen/versions (a failure is logged; the next mount has it).
+ */
+void hz_virt_versioned(struct hz_fs *fs, const char *path,
+		       const struct vs_version *v, const char *time);
 
 /* record.c */
 /* The actor of a request (cached per pid for a short while). */
@@ -160,6 +221,11 @@ int hz_json_path(json_t *fields, const char *key, const char *path);
 /* Append a record; fields is consumed.  0 or a negative HC_E* code. */
 int hz_record(struct hz_fs *fs, const char *type, const hc_actor *actor,
 	      json_t *fields, uint64_t *seq_out);
+/*
+ * The "time" member of the last record this thread appended with
+ * hz_record ("" before the first).
+ */
+const char *hz_record_time(void);
 /* Record a refused attempt (op, path, errno); returns -err. */
 int hz_refuse(struct hz_fs *fs, const hc_actor *actor, const char *op,
 	      const char *path, int err);

@@ -317,7 +317,11 @@ static void drop_unused(struct hz_fs *fs, struct hz_node *n)
 
 void hz_node_forget(struct hz_fs *fs, struct hz_node *n, uint64_t nlookup)
 {
-	if (n == &fs->root || n->virt)
+	if (n->virt) {
+		hz_virt_forget(fs, n, nlookup);
+		return;
+	}
+	if (n == &fs->root)
 		return;
 	pthread_rwlock_wrlock(&fs->names);
 	pthread_mutex_lock(&fs->tlock);
@@ -329,7 +333,10 @@ void hz_node_forget(struct hz_fs *fs, struct hz_node *n, uint64_t nlookup)
 
 void hz_node_release(struct hz_fs *fs, struct hz_node *n)
 {
-	hz_node_forget(fs, n, 0);
+	if (n->virt)
+		hz_virt_release(fs, n); /* its open file is closed */
+	else
+		hz_node_forget(fs, n, 0);
 }
 
 int hz_openat_long(int dirfd, const char *path, int flags)

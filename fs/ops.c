@@ -67,14 +67,29 @@ static int refuse_ro(struct hz_fs *fs, fuse_req_t req, const char *op,
 }
 
 /*
+ * /.hozen/ is read-only, and nothing tried there is recorded: -EROFS if
+ * a or b is a node of it, or name in the root is its name.
+ */
+static int virt_ro(struct hz_fs *fs, struct hz_node *a, struct hz_node *b,
+		   const char *name)
+{
+	if ((a && a->virt) || (b && b->virt) ||
+	    (name && a == &fs->root && !strcmp(name, VIRT_NAME)))
+		return -EROFS;
+	return 0;
+}
+
+/*
  * The fd of directory p for a change of name in it; -errno when refused
  * (a read-only mount: recorded) or when p cannot be opened.
  */
 static int change_in(struct hz_fs *fs, fuse_req_t req, const char *op,
 		     struct hz_node *p, const char *name)
 {
-	int rc = refuse_ro(fs, req, op, p, name);
+	int rc = virt_ro(fs, p, NULL, name);
 
+	if (rc == 0)
+		rc = refuse_ro(fs, req, op, p, name);
 	return rc < 0 ? rc : hz_node_open(fs, p, O_PATH);
 }
 
@@ -322,6 +337,8 @@ static int version_locked(struct hz_fs *fs, struct hz_node *n,
 			      "sha256", hex, "blob", v.blob, "lfs", v.lfs,
 			      "why", why);
 		rc = record_path(fs, "version", actor, path, f);
+		if (rc == 0)
+			hz_virt_versioned(fs, path, &v, hz_record_time());
 	}
 	free(path);
 	if (rc == 0) {
@@ -381,22 +398,17 @@ static void hz_init(void *userdata, struct fuse_conn_info *conn)
 static void hz_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct hz_fs *fs = FS(req);
-	struct hz_node *p = hz_node_get(fs, parent), *v;
+	struct hz_node *p = hz_node_get(fs, parent);
 	struct fuse_entry_param e;
 	int pfd, rc;
 
-	v = hz_virt_lookup(fs, p, name);
-	if (v || p->virt) {
-		if (!v) {
-			reply_err(req, -ENOENT);
-			return;
-		}
-		memset(&e, 0, sizeof(e));
-		hz_virt_stat(fs, v, &e.attr);
-		e.ino = hz_node_ino(fs, v);
-		fuse_reply_entry(req, &e); /* timeouts 0: made fresh */
+	rc = hz_virt_lookup(fs, p, name, &e);
+	if (rc < 0)
+		reply_err(req, rc);
+	else if (rc > 0 && fuse_reply_entry(req, &e) < 0)
+		hz_virt_forget(fs, hz_node_get(fs, e.ino), 1); /* not taken */
+	if (rc != 0)
 		return;
-	}
 	pfd = hz_node_open(fs, hz_node_get(fs, parent), O_PATH);
 	if (pfd < 0) {
 		reply_err(req, pfd);
@@ -436,8 +448,7 @@ static void hz_getattr(fuse_req_t req, fuse_ino_t ino,
 	int fd, rc;
 
 	if (n->virt) {
-		hz_virt_stat(fs, n, &st);
-		fuse_reply_attr(req, &st, 0);
+		fuse_reply_attr(req, &st, hz_virt_stat(fs, n, &st));
 		return;
 	}
 	fd = hz_node_open(fs, n, O_PATH);
@@ -462,6 +473,15 @@ static void hz_readlink(fuse_req_t req, fuse_ino_t ino)
 	ssize_t n;
 	int fd;
 
+	if (hz_node_get(fs, ino)->virt) {
+		n = hz_virt_readlink(fs, hz_node_get(fs, ino), buf,
+				     sizeof(buf));
+		if (n < 0)
+			reply_err(req, (int)n);
+		else
+			fuse_reply_readlink(req, buf);
+		return;
+	}
 	fd = hz_node_open(fs, hz_node_get(fs, ino), O_PATH);
 	if (fd < 0) {
 		reply_err(req, fd);
@@ -576,7 +596,9 @@ static void hz_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 	int fd = -1, pfd = -1, rc;
 	json_t *f;
 
-	rc = refuse_ro(fs, req, "link", p, name);
+	rc = virt_ro(fs, p, n, name);
+	if (rc == 0)
+		rc = refuse_ro(fs, req, "link", p, name);
 	if (rc < 0)
 		goto out;
 	fd = hz_node_open(fs, n, O_PATH);
@@ -753,7 +775,11 @@ static void hz_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	hc_actor actor;
 	json_t *f;
 
-	rc = refuse_ro(fs, req, "rename", p, name);
+	rc = virt_ro(fs, p, np, name);
+	if (rc == 0)
+		rc = virt_ro(fs, np, NULL, newname);
+	if (rc == 0)
+		rc = refuse_ro(fs, req, "rename", p, name);
 	if (rc < 0)
 		goto out;
 	pfd = hz_node_open(fs, p, O_PATH);
@@ -833,7 +859,9 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int fd = -1, rc = 0;
 	json_t *f;
 
-	rc = refuse_ro(fs, req, "setattr", n, NULL);
+	rc = virt_ro(fs, n, NULL, NULL);
+	if (rc == 0)
+		rc = refuse_ro(fs, req, "setattr", n, NULL);
 	if (rc < 0)
 		goto out;
 	if (worm_locked(fs, n)) {
@@ -991,23 +1019,24 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 	char *path = NULL;
 	json_t *f;
 
-	if (!created && n->virt) {
-		/* /.hozen/: read-only, made now, never recorded. */
-		if (writing) {
+	if (created ? virt_ro(fs, parent, NULL, name) : n->virt) {
+		/* /.hozen/: read-only; hz_virt_open records what it must. */
+		if (writing || created) {
 			rc = -EROFS;
 			goto out;
 		}
-		fd = hz_virt_open(fs, n);
+		fd = hz_virt_open(fs, req, n, fi);
 		if (fd < 0) {
 			rc = fd;
 			goto out;
 		}
 		rc = file_new(fs, req, n, fd, flags, &h);
-		if (rc < 0)
+		if (rc < 0) {
+			hz_virt_release(fs, n);
 			goto out;
+		}
 		fd = -1;
 		fi->fh = (uint64_t)(uintptr_t)h;
-		fi->direct_io = 1; /* its size is known only when read */
 		fuse_reply_open(req, fi);
 		h = NULL;
 		goto out;
@@ -1385,12 +1414,19 @@ static void hz_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct hz_fs *fs = FS(req);
+	struct hz_vdir *vd = NULL;
 	struct hz_dir *d;
 	int fd;
 
-	if (hz_node_get(fs, ino)->virt == VIRT_DIR) {
-		fi->fh = 0; /* hz_virt_readdir lists it */
-		fuse_reply_open(req, fi);
+	if (hz_node_get(fs, ino)->virt) {
+		fd = hz_virt_opendir(fs, hz_node_get(fs, ino), &vd);
+		if (fd < 0) {
+			reply_err(req, fd);
+			return;
+		}
+		fi->fh = (uint64_t)(uintptr_t)vd; /* hz_virt_readdir lists it */
+		if (fuse_reply_open(req, fi) < 0)
+			hz_virt_closedir(fs, hz_node_get(fs, ino), vd);
 		return;
 	}
 	d = calloc(1, sizeof(*d));
@@ -1420,17 +1456,23 @@ static void hz_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		       off_t offset, struct fuse_file_info *fi)
 {
 	struct hz_dir *d = (struct hz_dir *)(uintptr_t)fi->fh;
+	struct hz_node *n = hz_node_get(FS(req), ino);
 	char *buf = calloc(1, size), *p = buf;
 	size_t rem = size;
+	ssize_t used;
 
 	if (!buf) {
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	if (!d) {
-		fuse_reply_buf(
-			req, buf,
-			hz_virt_readdir(FS(req), req, buf, size, offset));
+	if (n->virt) {
+		used = hz_virt_readdir(FS(req), req, n,
+				       (struct hz_vdir *)(uintptr_t)fi->fh, buf,
+				       size, offset);
+		if (used < 0)
+			reply_err(req, (int)used);
+		else
+			fuse_reply_buf(req, buf, (size_t)used);
 		free(buf);
 		return;
 	}
@@ -1470,9 +1512,12 @@ static void hz_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	struct hz_dir *d = (struct hz_dir *)(uintptr_t)fi->fh;
+	struct hz_node *n = hz_node_get(FS(req), ino);
 
-	(void)ino;
-	if (d) {
+	if (n->virt)
+		hz_virt_closedir(FS(req), n,
+				 (struct hz_vdir *)(uintptr_t)fi->fh);
+	else if (d) {
 		closedir(d->dp);
 		free(d);
 	}
@@ -1487,7 +1532,7 @@ static void hz_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	int rc;
 
 	(void)datasync;
-	if (!d) {
+	if (hz_node_get(fs, ino)->virt) {
 		reply_err(req, 0); /* /.hozen/: nothing to sync */
 		return;
 	}
@@ -1540,7 +1585,9 @@ static void hz_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	json_t *f;
 	int fd, rc;
 
-	rc = refuse_ro(fs, req, "setxattr", n, NULL);
+	rc = virt_ro(fs, n, NULL, NULL);
+	if (rc == 0)
+		rc = refuse_ro(fs, req, "setxattr", n, NULL);
 	if (rc == 0 && worm_locked(fs, n))
 		rc = refuse_worm(fs, req, "setxattr", n);
 	if (rc == 0 && is_mark(name))
@@ -1683,7 +1730,9 @@ static void hz_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	hc_actor actor;
 	int fd, rc;
 
-	rc = refuse_ro(fs, req, "removexattr", n, NULL);
+	rc = virt_ro(fs, n, NULL, NULL);
+	if (rc == 0)
+		rc = refuse_ro(fs, req, "removexattr", n, NULL);
 	if (rc == 0 && (worm_locked(fs, n) || is_mark(name)))
 		rc = refuse_worm(fs, req, "removexattr", n);
 	if (rc < 0) {

@@ -86,6 +86,14 @@ int hz_json_path(json_t *fields, const char *key, const char *path)
 
 /* ------------------------------------------------------------ records */
 
+/* The time of this thread's last record (hz_record_time). */
+static _Thread_local char last_time[40];
+
+const char *hz_record_time(void)
+{
+	return last_time;
+}
+
 int hz_record(struct hz_fs *fs, const char *type, const hc_actor *actor,
 	      json_t *fields, uint64_t *seq_out)
 {
@@ -96,6 +104,8 @@ int hz_record(struct hz_fs *fs, const char *type, const hc_actor *actor,
 		return hc_error_set(HC_ENOMEM, "out of memory");
 	rc = hc_log_append(fs->log, type, actor, fields, &app);
 	json_decref(fields);
+	if (rc == 0)
+		memcpy(last_time, app.time, sizeof(last_time));
 	if (rc == 0 && seq_out)
 		*seq_out = app.seq;
 	if (rc < 0)

@@ -51,8 +51,6 @@
 #include "versions.h"
 
 #define VS_CHUNK	   (1u << 20) /* I/O and hashing chunk */
-#define VS_POINTER_MAX	   1024	      /* largest pointer blob we parse */
-#define VS_REF		   "refs/heads/main"
 #define VS_PATH_MAX	   (64 * 1024)
 #define VS_KEEP_REF	   "refs/hozen/versions"
 #define VS_LFS_DIR	   "lfs"
@@ -140,12 +138,12 @@ static void git_init(void)
 }
 
 /*
- * The one adapter from libgit2's errors to ours: what failed (printf
- * style), then libgit2's message.  The code follows libgit2's return
+ * The one adapter from libgit2's errors to ours (vs_git_error): what
+ * failed, then libgit2's message.  The code follows libgit2's return
  * code and error class.
  */
-__attribute__((format(printf, 2, 3))) static int git_fail(int gerr,
-							  const char *fmt, ...)
+__attribute__((format(printf, 2, 0))) static int
+git_failv(int gerr, const char *fmt, va_list ap)
 {
 	const git_error *e = git_error_last();
 	const char *msg = e && e->message ? e->message : "unknown error";
@@ -153,11 +151,8 @@ __attribute__((format(printf, 2, 3))) static int git_fail(int gerr,
 	int saved = errno, code;
 	size_t len = strlen(msg);
 	char what[512];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
 	switch (gerr) {
 	case GIT_ENOTFOUND:
 		code = HC_ENOENT;
@@ -192,6 +187,29 @@ __attribute__((format(printf, 2, 3))) static int git_fail(int gerr,
 		errno = saved;
 	}
 	return hc_error_set(code, "%s: %.*s", what, (int)len, msg);
+}
+
+__attribute__((format(printf, 2, 3))) static int git_fail(int gerr,
+							  const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = git_failv(gerr, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int vs_git_error(int gerr, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = git_failv(gerr, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 /* ----------------------------------------------------------- the batch */

@@ -44,8 +44,11 @@
 
 typedef struct vs_repo vs_repo;
 
+#define VS_REF "refs/heads/main" /* the snapshots (first-parent history) */
+
 #define VS_LFS_THRESHOLD (1u << 20)  /* default lfs_threshold */
 #define VS_BLOB_MAX	 (64u << 20) /* largest blob read back */
+#define VS_POINTER_MAX	 1024	     /* largest blob read as an LFS pointer */
 
 /*
  * With opts NULL: threshold 1 MiB, fsync on.  A zeroed struct means fsync
@@ -219,5 +222,15 @@ int vs_head(vs_repo *r, char id_out[41]);
 int vs_has(vs_repo *r, const char *blob);
 
 void vs_close(vs_repo *r);
+
+/*
+ * For fs/ code that calls libgit2 itself: set our message from libgit2's
+ * last error ("WHAT: libgit2's message", WHAT printf-style) and return
+ * the code for the libgit2 return code gerr and error class: HC_ENOENT
+ * (GIT_ENOTFOUND), HC_EEXIST, HC_EINVAL, HC_EBUSY, HC_ESYS (OS errors,
+ * errno kept), HC_ENOMEM, otherwise HC_EFORMAT.
+ */
+int vs_git_error(int gerr, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif

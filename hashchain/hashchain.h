@@ -336,6 +336,7 @@ int hc_log_open(hc_log **out, int storefd, const struct hc_log_options *opts,
 struct hc_appended {
 	uint64_t seq;
 	uint8_t hash[HC_HASH_LEN];
+	char time[40]; /* the record's "time" member, NUL-terminated */
 };
 
 /*

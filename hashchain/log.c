@@ -536,12 +536,12 @@ out:
 
 /*
  * The whole line: the chain members, then body.  Called with mu held;
- * the line (with its newline) is left in log->dump.
+ * the line (with its newline) is left in log->dump, its time in now.
  */
 static int build_line(hc_log *log, const char *body, size_t body_len,
-		      size_t *len_out)
+		      size_t *len_out, char now[40])
 {
-	char prev[HC_HEX_LEN + 1], now[40];
+	char prev[HC_HEX_LEN + 1];
 	size_t need;
 	int n;
 
@@ -632,7 +632,7 @@ int hc_log_append_tree(hc_log *log, const char *type, const hc_actor *actor,
 		       json_t *fields, struct hc_appended *out, hc_merkle *tree)
 {
 	uint8_t hash[HC_HASH_LEN], leaf[HC_HASH_LEN];
-	char *body = NULL;
+	char *body = NULL, now[40];
 	size_t len, body_len;
 	int rc;
 
@@ -653,7 +653,7 @@ int hc_log_append_tree(hc_log *log, const char *type, const hc_actor *actor,
 		if (rc < 0)
 			goto out;
 	}
-	rc = build_line(log, body, body_len, &len);
+	rc = build_line(log, body, body_len, &len, now);
 	if (rc < 0)
 		goto out;
 	rc = hc_sha256(log->dump, len, hash);
@@ -678,6 +678,7 @@ int hc_log_append_tree(hc_log *log, const char *type, const hc_actor *actor,
 	if (out) {
 		out->seq = log->next_seq;
 		memcpy(out->hash, hash, HC_HASH_LEN);
+		memcpy(out->time, now, sizeof(out->time));
 	}
 	if (tree)
 		*tree = log->tree;
@@ -1057,7 +1058,7 @@ fail:
 int hc_log_create(int storefd, const hc_actor *actor, json_t *fields)
 {
 	hc_log tmp;
-	char name[32], path[64], *body = NULL;
+	char name[32], path[64], now[40], *body = NULL;
 	size_t len, body_len;
 	int rc;
 
@@ -1067,7 +1068,7 @@ int hc_log_create(int storefd, const hc_actor *actor, json_t *fields)
 	if (rc < 0)
 		return rc;
 	memset(&tmp, 0, sizeof(tmp));
-	rc = build_line(&tmp, body, body_len, &len);
+	rc = build_line(&tmp, body, body_len, &len, now);
 	if (rc == 0) {
 		hc_segment_name(0, name);
 		snprintf(path, sizeof(path), "%s/%s", HC_CHAIN_DIR, name);

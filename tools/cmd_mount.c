@@ -34,6 +34,7 @@ static const char mount_help[] =
 	"                           with EROFS (and recorded)\n"
 	"  -w, --worm               files are immutable once closed (EPERM)\n"
 	"  -R, --log-reads          record every open for reading too\n"
+	"                           (also of /.hozen/'s versions)\n"
 	"  -X, --no-xattr-read      do not serve xattr reads: small writes\n"
 	"                           get about 3 times faster (the kernel\n"
 	"                           asks for capabilities before each one)\n"

@@ -308,6 +308,42 @@ static void test_lock_and_fields(void)
 	hc_store_free(s);
 }
 
+/* What an append returns is what the record says. */
+static void test_appended(void)
+{
+	struct hc_appended app;
+	hc_store *s = NULL;
+	hc_log *log = NULL;
+	hc_reader *r = NULL;
+	hc_record rec;
+	hc_actor self;
+	json_t *f;
+	int found = 0;
+
+	memset(&rec, 0, sizeof(rec));
+	memset(&app, 0, sizeof(app));
+	hc_actor_self(&self);
+	ok(open_store("appended", &s) == 0 &&
+		   hc_log_open(&log, hc_store_fd(s), NULL, NULL) == 0,
+	   "appended: store");
+	f = json_pack("{s:s}", "text", "when");
+	ok(hc_log_append(log, "note", &self, f, &app) == 0, "appended: append");
+	json_decref(f);
+	hc_log_close(log);
+	hc_reader_open(&r, hc_store_fd(s));
+	while (hc_reader_next(r, &rec) == 1)
+		if (rec.seq == app.seq)
+			found = !memcmp(rec.hash, app.hash, HC_HASH_LEN) &&
+				!strcmp(json_string_value(json_object_get(
+						rec.json, "time")),
+					app.time);
+	ok(found && strlen(app.time) == 30,
+	   "appended: seq, hash and time (%s) are the record's", app.time);
+	hc_record_release(&rec);
+	hc_reader_free(r);
+	hc_store_free(s);
+}
+
 static void test_full_disk(void)
 {
 	char mnt[300], store[320];
@@ -370,6 +406,7 @@ int main(void)
 	test_segments();
 	test_torn();
 	test_lock_and_fields();
+	test_appended();
 	test_full_disk();
 	tap_rmrf(base);
 	return tap_done();
