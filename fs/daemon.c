@@ -455,8 +455,11 @@ static int seal_step(struct hz_fs *fs, int (*step)(struct hz_fs *, void *),
 
 static int step_commit(struct hz_fs *fs, void *arg)
 {
+	int rc;
+
 	(void)arg;
-	return hz_commit(fs, "unmount");
+	rc = hz_version_dirty(fs, "unmount");
+	return rc < 0 ? rc : hz_commit(fs, "unmount");
 }
 
 static int step_unmount(struct hz_fs *fs, void *arg)
@@ -556,10 +559,10 @@ static struct fuse_session *parent_session;
 
 static json_t *options_json(const struct fs_options *o)
 {
-	return json_pack("{s:b,s:b,s:b,s:b,s:b,s:s}", "read_only", o->read_only,
-			 "worm", o->worm, "log_reads", o->log_reads,
-			 "no_xattr_read", o->no_xattr_read, "force", o->force,
-			 "policy",
+	return json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:s}", "read_only",
+			 o->read_only, "worm", o->worm, "log_reads",
+			 o->log_reads, "no_xattr_read", o->no_xattr_read,
+			 "writeback", o->writeback, "force", o->force, "policy",
 			 o->read_only ? "read-only"
 			 : o->worm    ? "worm"
 				      : "preserve");
@@ -715,7 +718,20 @@ int fs_mount(const struct fs_options *opts)
 	fuse_loop_cfg_set_max_threads(cfg, 16);
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	rc = fuse_session_loop_mt(fs.se, cfg);
-	rc = rc < 0 ? hc_error_set(HC_ESYS, "the FUSE session failed") : 0;
+	if (rc == -ECONNABORTED) {
+		/*
+		 * The kernel ends some unmounts by aborting the connection
+		 * (readers get ECONNABORTED, not ENODEV); so does an abort
+		 * through /sys/fs/fuse/connections.  Either way nothing more
+		 * can come: seal what the mount did.
+		 */
+		fuse_log(FUSE_LOG_NOTICE, "hozen: the kernel ended the "
+					  "connection; sealing the store\n");
+		rc = 0;
+	} else if (rc != 0) {
+		errno = rc < 0 ? -rc : EIO;
+		rc = hc_error_set(HC_ESYS, "the FUSE session failed");
+	}
 
 out:
 	if (rc < 0)

@@ -28,13 +28,22 @@ struct fs_options {
 	int force;		/* mount even if verification fails */
 	int debug;		/* FUSE debug output */
 	/*
-	 * Do not serve getxattr/listxattr: with the writeback cache the
-	 * kernel asks for security.capability before every write(2) until
-	 * a filesystem says it has no xattrs at all; this makes small
-	 * writes about three times faster, and xattrs unreadable through
-	 * the mount (setting them still works and is recorded).
+	 * Do not serve getxattr/listxattr: the kernel asks for
+	 * security.capability before every write(2) until a filesystem
+	 * says it has no xattrs at all; this makes small writes about
+	 * three times faster, and xattrs unreadable through the mount
+	 * (setting them still works and is recorded).
 	 */
 	int no_xattr_read;
+	/*
+	 * Let the kernel cache writes (FUSE writeback cache): small writes
+	 * reach the daemon merged, later, through whichever handle the
+	 * kernel picks, so a write record names the opener of that handle
+	 * and covers what the kernel merged, not one write(2) of one
+	 * process.  Off by default: each write(2) is recorded as it is
+	 * made, naming the process that made it.
+	 */
+	int writeback;
 	const char *passphrase;	      /* of the signing key, or NULL */
 	unsigned commit_every;	      /* versions per commit (0: 256) */
 	unsigned commit_ms;	      /* at most this long before a commit

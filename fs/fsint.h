@@ -236,6 +236,12 @@ int hz_errno(int code);
 /* Version node's current content if dirty (before it can be lost). */
 int hz_preserve(struct hz_fs *fs, struct hz_node *n, const hc_actor *actor,
 		const char *why);
+/*
+ * Version every file written since its last version (at unmount: the
+ * kernel may drop the RELEASE of a file closed just before, so its
+ * close never came).  The daemon is the actor; why says when.
+ */
+int hz_version_dirty(struct hz_fs *fs, const char *why);
 /* Commit staged versions now (records up to the current head). */
 int hz_commit(struct hz_fs *fs, const char *why);
 

@@ -364,6 +364,48 @@ int hz_preserve(struct hz_fs *fs, struct hz_node *n, const hc_actor *actor,
 	return rc;
 }
 
+int hz_version_dirty(struct hz_fs *fs, const char *why)
+{
+	struct hz_node **dirty = NULL, **more, *n;
+	size_t i, count = 0, cap = 0;
+	hc_actor self;
+	int rc = 0, r;
+
+	/* Collected first: versioning takes other locks. */
+	pthread_mutex_lock(&fs->tlock);
+	for (i = 0; rc == 0 && i < fs->nbuckets; i++)
+		for (n = fs->buckets[i]; rc == 0 && n; n = n->hnext) {
+			if (!n->dirty || n->virt)
+				continue;
+			if (count == cap) {
+				cap = cap ? 2 * cap : 64;
+				more = realloc(dirty, cap * sizeof(*dirty));
+				if (!more) {
+					rc = hc_error_set(HC_ENOMEM,
+							  "out of memory");
+					break;
+				}
+				dirty = more;
+			}
+			dirty[count++] = n;
+		}
+	pthread_mutex_unlock(&fs->tlock);
+	hc_actor_self(&self);
+	for (i = 0; rc == 0 && i < count; i++) {
+		n = dirty[i];
+		pthread_mutex_lock(&n->mu);
+		r = n->dirty ? version_locked(fs, n, &self, why, NULL, -1) : 0;
+		pthread_mutex_unlock(&n->mu);
+		if (r < 0) /* gone since, say: its records tell; go on */
+			fuse_log(FUSE_LOG_ERR,
+				 "hozen: cannot version a file "
+				 "at unmount: %s\n",
+				 hc_error_message());
+	}
+	free(dirty);
+	return rc;
+}
+
 /*
  * Wake the committer when enough versions are staged, or their new
  * content (held in memory until the commit packs it) grows large.
@@ -382,8 +424,10 @@ static void poke_committer(struct hz_fs *fs)
 
 static void hz_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
-	if (conn->capable & FUSE_CAP_WRITEBACK_CACHE)
+	struct hz_fs *fs = userdata;
+
+	/* Write-through unless asked (fs.h: the records say less). */
+	if (fs->opts.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
 		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
@@ -1188,7 +1232,8 @@ static void hz_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
-static int record_write(struct hz_fs *fs, struct hz_file *h, const char *type,
+static int record_write(struct hz_fs *fs, struct hz_file *h,
+			const hc_actor *writer, const char *type,
 			const void *data, size_t size, off_t off)
 {
 	uint8_t sha[HC_HASH_LEN];
@@ -1204,7 +1249,7 @@ static int record_write(struct hz_fs *fs, struct hz_file *h, const char *type,
 	f = json_pack("{s:I,s:I,s:I,s:s}", "ino", (json_int_t)h->node->ino,
 		      "offset", (json_int_t)off, "length", (json_int_t)size,
 		      "sha256", hex);
-	rc = record_path(fs, type, &h->actor, path, f);
+	rc = record_path(fs, type, writer, path, f);
 	free(path);
 	return rc;
 }
@@ -1215,16 +1260,27 @@ static void hz_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	struct hz_fs *fs = FS(req);
 	struct hz_file *h = (struct hz_file *)(uintptr_t)fi->fh;
 	struct hz_node *n = h->node;
+	const struct fuse_ctx *ctx;
+	hc_actor writer;
 	ssize_t done;
 	char *path;
 	int rc, err;
 
 	(void)ino;
 	/*
+	 * The writer: the process that made this write(2) (write-through),
+	 * else (the kernel flushing its cache or mapped pages) the opener.
+	 */
+	ctx = fuse_req_ctx(req);
+	if (ctx->pid > 0 && (pid_t)ctx->pid != h->actor.pid)
+		hz_actor(fs, req, &writer);
+	else
+		writer = h->actor;
+	/*
 	 * The record first: never bytes in the tree that the chain does
 	 * not show, even if the daemon dies between the two.
 	 */
-	rc = record_write(fs, h, "write", data, size, off);
+	rc = record_write(fs, h, &writer, "write", data, size, off);
 	if (rc < 0) {
 		reply_err(req, hz_errno(rc));
 		return;
@@ -1233,15 +1289,15 @@ static void hz_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	if (done < 0) {
 		err = errno;
 		path = path_of(fs, n);
-		hz_refuse(fs, &h->actor, "write", path, err);
+		hz_refuse(fs, &writer, "write", path, err);
 		free(path);
 		reply_err(req, -err);
 		return;
 	}
 	if ((size_t)done != size)
 		/* What was written after all: a short write. */
-		(void)record_write(fs, h, "write-short", data, (size_t)done,
-				   off);
+		(void)record_write(fs, h, &writer, "write-short", data,
+				   (size_t)done, off);
 	pthread_mutex_lock(&n->mu);
 	n->dirty = 1;
 	n->wgen++;

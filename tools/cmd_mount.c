@@ -38,6 +38,11 @@ static const char mount_help[] =
 	"  -X, --no-xattr-read      do not serve xattr reads: small writes\n"
 	"                           get about 3 times faster (the kernel\n"
 	"                           asks for capabilities before each one)\n"
+	"  -W, --writeback          let the kernel cache writes: faster\n"
+	"                           small writes, but a write record then\n"
+	"                           covers what the kernel merged and names\n"
+	"                           the handle's opener, not each write(2)'s\n"
+	"                           process\n"
 	"  -F, --force              mount a store that fails verification\n"
 	"                           (recorded in the mount record)\n"
 	"  -f, --foreground         do not daemonize; log to stderr\n"
@@ -54,6 +59,7 @@ int cmd_mount(int argc, char **argv)
 		{"worm", no_argument, NULL, 'w'},
 		{"log-reads", no_argument, NULL, 'R'},
 		{"no-xattr-read", no_argument, NULL, 'X'},
+		{"writeback", no_argument, NULL, 'W'},
 		{"force", no_argument, NULL, 'F'},
 		{"foreground", no_argument, NULL, 'f'},
 		{"passphrase-file", required_argument, NULL, 'p'},
@@ -69,7 +75,7 @@ int cmd_mount(int argc, char **argv)
 	uint64_t n;
 	int c, rc, nextra = 0;
 
-	while ((c = getopt_long(argc, argv, "rwRXFfp:c:o:dh", longopts,
+	while ((c = getopt_long(argc, argv, "rwRXWFfp:c:o:dh", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -80,6 +86,9 @@ int cmd_mount(int argc, char **argv)
 			break;
 		case 'R':
 			o.log_reads = 1;
+			break;
+		case 'W':
+			o.writeback = 1;
 			break;
 		case 'X':
 			o.no_xattr_read = 1;

@@ -269,6 +269,8 @@ run_one() { # fs row rep
 	[ "$rc" = 0 ] || ok="bad:rc-$rc"
 	if [ "$ok" != ok ]; then
 		echo "bench_fs: $fs row $row run $rep: $ok" >&2
+		[ -s "$work/run/daemon.log" ] &&
+			tail -n 5 "$work/run/daemon.log" | sed 's/^/  daemon: /' >&2
 		tail -5 "$work/run/daemon.log" >&2 2>/dev/null || true
 	fi
 	if [ "$fs" = loggedfs ]; then

@@ -219,6 +219,18 @@ check "its path is longer than PATH_MAX ($deeplen > 4096)" \
 	[ "${deeplen:-0}" -gt 4096 ]
 
 # ------------------------------------------------------------- unmount
+# One handle, two writers: the shell opens it, a child process writes
+# through it too; each write names the process that made it.
+(
+	exec 3>"$M/shared.txt"
+	printf 'from the shell\n' >&3
+	python3 -c 'import os; os.write(3, b"from the child\n")'
+	exec 3>&-
+)
+check "a handle shared by two processes" \
+	[ "$(cat "$M/shared.txt")" = "from the shell
+from the child" ]
+
 python3 "$D/check.py" snapshot "$M" "$T/snap"
 check "snapshot of the live tree through the mount" [ $? -eq 0 ]
 check "unmount" fs_umount "$M"
@@ -227,6 +239,19 @@ expect_rc "hozen verify exits 0" 0 verify "$S"
 pycheck git "$S"
 pycheck versions "$S"
 pycheck head "$S" "$T/snap"
+
+# The kernel's writeback cache, when asked for: the same content, versioned.
+check "mount again with --writeback" fs_mount "$S" "$M" --writeback
+dd if=/dev/urandom of="$T/wb.want" bs=4k count=64 2>/dev/null
+dd if="$T/wb.want" of="$M/wb.bin" bs=4k 2>/dev/null
+check "4 KiB writes through the writeback cache read back" \
+	cmp "$M/wb.bin" "$T/wb.want"
+check "unmount" fs_umount "$M"
+"$HOZEN" log --json --type mount "$S" | tail -n 1 >"$T/wbmount"
+check "the mount record says writeback" \
+	grep -q '"writeback": *true' "$T/wbmount"
+run verify "$S"
+check "hozen verify exits 0 after it" [ "$rc" -eq 0 ]
 
 # ------------------------------------------------------ the chain
 python3 - "$S" "$SRC" "$T" "$$" >"$T/tap" <<'EOF'
@@ -431,6 +456,12 @@ dv = [r for r in recs if r['type'] == 'version' and
       (rpath(r) or b'').endswith(b'/bottom.txt')]
 t.ok(dv and dv[-1]['sha256'] == sha(b'at the bottom\n'),
      'and a version with its content')
+sh = one('write', 'shared.txt')
+t.ok([(w['length'], w['actor']['comm'].startswith('python'))
+      for w in sh] == [(15, False), (15, True)],
+     'shared.txt: the shell\'s write names the shell, the child\'s the '
+     'child (not the opener)', [(w['length'], w['actor']['comm'])
+                                for w in sh])
 types = {r['type'] for r in recs}
 t.ok(types >= {'mount', 'unmount', 'commit', 'checkpoint', 'create', 'write',
                'version', 'mkdir', 'symlink', 'link', 'rename', 'setattr',
