@@ -107,7 +107,8 @@ static void *committer_main(void *arg)
  * {"blob", "mode", "dirty", "seq"}.
  */
 static int replay_state(struct hz_fs *fs, json_t *state, json_t *versions,
-			uint64_t *committed, char last_commit[41])
+			json_t *renames, uint64_t *committed,
+			char last_commit[41])
 {
 	hc_reader *r = NULL;
 	hc_record rec;
@@ -167,6 +168,16 @@ static int replay_state(struct hz_fs *fs, json_t *state, json_t *versions,
 			json_object_set_new(e, "dirty", json_true());
 		} else if (!strcmp(rec.type, "unlink")) {
 			json_object_del(state, path);
+		} else if (!strcmp(rec.type, "rename") &&
+			   json_is_string(json_object_get(rec.json, "to"))) {
+			/* Applied after the replay, once committed is known. */
+			json_array_append_new(
+				renames,
+				json_pack("{s:s,s:O,s:O,s:I}", "path", path,
+					  "to", json_object_get(rec.json, "to"),
+					  "flags",
+					  json_object_get(rec.json, "flags"),
+					  "seq", (json_int_t)rec.seq));
 		}
 	}
 	hc_record_release(&rec);
@@ -249,9 +260,88 @@ static int restore_blob(struct hz_fs *fs, const char *path, const char *blob,
 }
 
 /* Version dirty files, stage uncommitted versions, commit. */
+/* Move the entries of state at from (and below it) to to. */
+static int move_state(json_t *state, const char *from, const char *to)
+{
+	json_t *moved = json_object();
+	size_t len = strlen(from);
+	const char *key;
+	void *tmp;
+	json_t *v;
+	char *nk;
+
+	if (!moved)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	json_object_foreach_safe(state, tmp, key, v)
+	{
+		if (strncmp(key, from, len) || (key[len] && key[len] != '/'))
+			continue;
+		if (asprintf(&nk, "%s%s", to, key + len) < 0) {
+			json_decref(moved);
+			return hc_error_set(HC_ENOMEM, "out of memory");
+		}
+		json_object_set(moved, nk, v);
+		free(nk);
+		json_object_del(state, key);
+	}
+	json_object_update(state, moved);
+	json_decref(moved);
+	return 0;
+}
+
+/*
+ * The renames since the last commit: the snapshot must show the new
+ * names (staged from the live tree, as the daemon does when it renames),
+ * and what was written under the old name is dirty under the new one.
+ */
+static int recover_renames(struct hz_fs *fs, json_t *state, json_t *renames,
+			   uint64_t committed, size_t *count)
+{
+	struct stat st;
+	size_t i;
+	json_t *e;
+	int rc = 0;
+
+	json_array_foreach(renames, i, e)
+	{
+		const char *from =
+			json_string_value(json_object_get(e, "path"));
+		const char *to = json_string_value(json_object_get(e, "to"));
+		json_int_t flags =
+			json_integer_value(json_object_get(e, "flags"));
+
+		if (json_integer_value(json_object_get(e, "seq")) <
+			    (json_int_t)committed ||
+		    !from || !to)
+			continue;
+		if (flags & RENAME_EXCHANGE) {
+			rc = move_state(state, from, "\x01");
+			if (rc == 0)
+				rc = move_state(state, to, from);
+			if (rc == 0)
+				rc = move_state(state, "\x01", to);
+		} else {
+			rc = move_state(state, from, to);
+		}
+		if (rc == 0 && stat_long(fs->treefd, from, &st) < 0)
+			rc = vs_stage_remove(fs->vs, from);
+		if (rc == 0 && stat_long(fs->treefd, to, &st) == 0)
+			rc = hz_restage_path(fs, to);
+		if (rc == 0 && (flags & RENAME_EXCHANGE) &&
+		    stat_long(fs->treefd, from, &st) == 0)
+			rc = hz_restage_path(fs, from);
+		if (rc < 0)
+			return rc;
+		(*count)++;
+	}
+	return 0;
+}
+
 static int recover_versions(struct hz_fs *fs, json_t *report)
 {
 	json_t *state = json_object(), *versions = json_array(), *e;
+	json_t *renames = json_array();
+	size_t nrenames = 0;
 	char last_commit[41] = "";
 	uint64_t committed;
 	size_t i, lost = 0;
@@ -278,7 +368,8 @@ static int recover_versions(struct hz_fs *fs, json_t *report)
 				 "git/hozen-journal.torn-*"
 			       : "");
 	}
-	rc = replay_state(fs, state, versions, &committed, last_commit);
+	rc = replay_state(fs, state, versions, renames, &committed,
+			  last_commit);
 	if (rc < 0)
 		goto out;
 	rc = orphan_commit(fs, last_commit, &committed, &self);
@@ -325,6 +416,9 @@ static int recover_versions(struct hz_fs *fs, json_t *report)
 			goto out;
 		staged++;
 	}
+	rc = recover_renames(fs, state, renames, committed, &nrenames);
+	if (rc < 0)
+		goto out;
 	json_object_foreach(state, path, e)
 	{
 		struct vs_version v;
@@ -373,7 +467,10 @@ static int recover_versions(struct hz_fs *fs, json_t *report)
 	if (lost)
 		json_object_set_new(report, "lost",
 				    json_integer((json_int_t)lost));
-	if (versioned || staged) {
+	if (nrenames)
+		json_object_set_new(report, "renames",
+				    json_integer((json_int_t)nrenames));
+	if (versioned || staged || nrenames) {
 		fuse_log(FUSE_LOG_NOTICE,
 			 "hozen: recovered %zu unversioned file(s) and %zu "
 			 "uncommitted version(s)\n",
@@ -383,6 +480,7 @@ static int recover_versions(struct hz_fs *fs, json_t *report)
 out:
 	json_decref(state);
 	json_decref(versions);
+	json_decref(renames);
 	return rc;
 }
 

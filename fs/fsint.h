@@ -242,6 +242,11 @@ int hz_preserve(struct hz_fs *fs, struct hz_node *n, const hc_actor *actor,
  * close never came).  The daemon is the actor; why says when.
  */
 int hz_version_dirty(struct hz_fs *fs, const char *why);
+/*
+ * Stage what stands at path in the live tree now (a file, a symlink, or
+ * a directory and everything in it), as after a rename.
+ */
+int hz_restage_path(struct hz_fs *fs, const char *path);
 /* Commit staged versions now (records up to the current head). */
 int hz_commit(struct hz_fs *fs, const char *why);
 

@@ -807,6 +807,30 @@ static int restage(struct hz_fs *fs, int dfd, const char *name,
 	return rc;
 }
 
+int hz_restage_path(struct hz_fs *fs, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *parent;
+	int dfd, rc;
+
+	if (!slash)
+		return restage(fs, fs->treefd, path, path);
+	parent = strndup(path, (size_t)(slash - path));
+	if (!parent)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	dfd = hz_openat_long(fs->treefd, parent,
+			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+	free(parent);
+	if (dfd < 0)
+		return hc_error_set(HC_ESYS,
+				    "cannot open the directory of "
+				    "'%s'",
+				    path);
+	rc = restage(fs, dfd, slash + 1, path);
+	close(dfd);
+	return rc;
+}
+
 static void hz_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)

@@ -163,6 +163,41 @@ EOF
 done
 pycheck git "$S"
 pycheck versions "$S"
+# Renames in the last uncommitted second: after a kill, the snapshot has
+# the new names, and what was written under the old name is versioned.
+S2=$T/store2
+"$HOZEN" init "$S2" >/dev/null
+if fs_mount "$S2" "$M"; then
+	pid=${FS_PID[$M]}
+	mkdir -p "$M/dir/sub" "$M/d1"
+	printf 'one\n' >"$M/d1/a.txt"
+	printf 'x\n' >"$M/dir/sub/x"
+	python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY)
+os.fsync(fd)' "$M" # a commit now
+	mv "$M/d1/a.txt" "$M/d1/b.txt"
+	printf 'two\n' >>"$M/d1/b.txt"
+	mv "$M/dir" "$M/dir2"
+	kill -9 "$pid"
+	fusermount3 -u -z "$M" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do fs_alive "$pid" || break; sleep 0.1; done
+	check "renames then kill: mounts again" fs_mount "$S2" "$M"
+	check "and unmounts" fs_umount "$M"
+	tree=$(git --git-dir="$S2/git" ls-tree -r --name-only main | tr '\n' ' ')
+	check "the snapshot has the new names only ($tree)" \
+		[ "$tree" = "d1/b.txt dir2/sub/x " ]
+	check "d1/b.txt in the snapshot has what was written after the rename" \
+		[ "$(git --git-dir="$S2/git" show main:d1/b.txt)" = "one
+two" ]
+	run verify "$S2"
+	check "hozen verify exits 0" [ "$rc" -eq 0 ]
+	"$HOZEN" log --json --type mount "$S2" | tail -n 1 |
+		python3 -c 'import json, sys; m = json.loads(sys.stdin.read())
+print("# recovery: renames %s versioned %s restaged %s" % (m.get("renames"),
+      m.get("versioned"), m.get("restaged")))'
+else
+	not_ok "renames then kill: mount" "$(cat "$T/mount.err")"
+fi
+
 echo "# recovery figures (from each mount record after a kill):"
 sed 's/^/#   /' "$T/recovery"
 # Killed within a second of closes, the batch's content was only in the
