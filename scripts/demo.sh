@@ -33,6 +33,12 @@ sh -c "echo '10:41 access.log reviewed' >> '$mnt/web01/timeline.txt'"
 sh -c "echo '10:45 不審なログインを確認' >> '$mnt/web01/timeline.txt'"
 step rm "$mnt/web01/hostname"
 step ls -la "$mnt/web01"
+echo
+echo "Every earlier version stays readable in the mount, straight from git"
+echo "(the removed file too):"
+step ls "$mnt/.hozen/versions/web01"
+step cat "$mnt/.hozen/versions/web01/timeline.txt@1"
+step cat "$mnt/.hozen/versions/web01/hostname@1"
 step "$hozen" unmount "$mnt"
 
 step "$hozen" log "$store" --type write,version,unlink,commit
