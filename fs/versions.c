@@ -61,6 +61,8 @@
 #define VS_SIGNATURE_NAME  "hozen"
 #define VS_SIGNATURE_EMAIL "hozen@localhost"
 #define VS_JOURNAL	   "hozen-journal"
+#define VS_OPEN_PACKS	   256	/* pack files libgit2 keeps open */
+#define VS_MIDX_EVERY	   256	/* new packs between multi-pack-indexes */
 #define VS_MEM_PRIORITY	   1000 /* above the loose (1) and pack (2) backends */
 
 /* A staged change. */
@@ -121,8 +123,9 @@ struct vs_repo {
 	int jfd;	      /* -1: no journal (read-only) */
 	struct oidlist batch; /* the blobs of the batch, in write order */
 	uint64_t batch_bytes;
-	size_t replayed; /* blobs read back from the journal at open */
-	uint64_t torn;	 /* bytes of an incomplete last journal entry */
+	size_t replayed;    /* blobs read back from the journal at open */
+	unsigned new_packs; /* since the last multi-pack-index */
+	uint64_t torn;	    /* bytes of an incomplete last journal entry */
 };
 
 static atomic_ulong tmp_counter;
@@ -135,6 +138,14 @@ static int git_init_rc;
 static void git_init(void)
 {
 	git_init_rc = git_libgit2_init();
+	/*
+	 * A pack per commit makes many packs: keep at most this many open
+	 * (libgit2 closes the least recently used), well under the limit on
+	 * open files.
+	 */
+	if (git_init_rc >= 0)
+		(void)git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT,
+				       (size_t)VS_OPEN_PACKS);
 }
 
 /*
@@ -615,6 +626,16 @@ static int batch_pack_locked(vs_repo *r, const git_oid *commits, size_t n)
 	free(l.v);
 	if (rc < 0)
 		return rc;
+	/*
+	 * A multi-pack-index now and then: finding an object (or that it
+	 * is new) then takes one lookup, not one per pack.  Only a speed-up:
+	 * if it cannot be written, the packs still serve.
+	 */
+	if (++r->new_packs >= VS_MIDX_EVERY) {
+		if (git_odb_write_multi_pack_index(r->odb) == 0)
+			(void)git_odb_refresh(r->odb);
+		r->new_packs = 0;
+	}
 	/* The pack is durable before the journal and memory let go. */
 	rc = sync_all(r);
 	if (rc < 0)
