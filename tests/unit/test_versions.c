@@ -994,6 +994,54 @@ static void test_journal(vs_repo **rp, int storefd)
 	   "after the commit the journal is empty");
 }
 
+/*
+ * A pack per commit: after VS_MIDX_EVERY (256) of them a multi-pack-index
+ * covers them, and every object still reads back, through it too.
+ */
+static void test_many_packs(vs_repo *r)
+{
+	char path[600], name[64], commit[41], buf[64];
+	struct vs_version v[260];
+	struct stat st;
+	int i, bad = 0, fd = -1;
+	uint64_t size = 0;
+
+	for (i = 0; i < 260; i++) {
+		snprintf(buf, sizeof(buf), "pack %d\n", i);
+		snprintf(name, sizeof(name), "packs/p%d", i);
+		if (vs_store_buf(r, buf, strlen(buf), &v[i]) < 0 ||
+		    vs_stage(r, name, v[i].blob, 0100644) < 0 ||
+		    vs_commit(r, 100 + (uint64_t)i, 100 + (uint64_t)i, "pack",
+			      commit) != 0)
+			bad++;
+	}
+	ok(bad == 0, "260 commits, a pack each");
+	snprintf(path, sizeof(path), "%s/objects/pack/multi-pack-index",
+		 gitdir);
+	ok(stat(path, &st) == 0 && st.st_size > 0,
+	   "a multi-pack-index was written");
+	for (i = 0; i < 260; i++) {
+		snprintf(buf, sizeof(buf), "pack %d\n", i);
+		if (vs_open_version(r, v[i].blob, &fd, &size) < 0 ||
+		    !file_equals(fd, buf, strlen(buf)))
+			bad++;
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	ok(bad == 0, "every object reads back");
+	if (have_git) {
+		char *out = NULL;
+
+		ok(git(&out, "fsck", "--strict", "--no-dangling", NULL) == 0,
+		   "git fsck --strict passes with it");
+		free(out);
+	}
+	ok(vs_stage_remove(r, "packs") == 0 &&
+		   vs_commit(r, 400, 400, "no packs dir", commit) == 0,
+	   "and the directory goes again");
+}
+
 int main(void)
 {
 	const char *git_version_argv[] = {"git", "--version", NULL};
@@ -1083,6 +1131,7 @@ int main(void)
 	}
 
 	test_journal(&r, storefd);
+	test_many_packs(r);
 
 	/* A stray vs_store_buf after everything: still fine. */
 	snprintf(path, sizeof(path), "%s", "late");
