@@ -61,8 +61,9 @@
 #define VS_SIGNATURE_NAME  "hozen"
 #define VS_SIGNATURE_EMAIL "hozen@localhost"
 #define VS_JOURNAL	   "hozen-journal"
-#define VS_OPEN_PACKS	   256	/* pack files libgit2 keeps open */
-#define VS_MIDX_EVERY	   256	/* new packs between multi-pack-indexes */
+#define VS_OPEN_PACKS	   256 /* pack files libgit2 keeps open */
+#define VS_MIDX_EVERY	   256 /* new packs between multi-pack-indexes */
+#define VS_BATCH_MAX	   (64u << 20) /* new content held at most */
 #define VS_MEM_PRIORITY	   1000 /* above the loose (1) and pack (2) backends */
 
 /* A staged change. */
@@ -345,27 +346,27 @@ static int has_object_locked(vs_repo *r, const git_oid *oid)
  * packs, when the caller has just checked), and into the journal.
  */
 static int blob_write_locked(vs_repo *r, const void *buf, size_t len,
-			     const git_oid *known, git_oid *oid)
+			     git_oid *oid)
 {
-	int g = 0, rc;
+	int g, rc;
 
-	if (known)
-		git_oid_cpy(oid, known); /* the caller hashed exactly buf */
-	else
-		g = git_odb_hash(oid, buf, len, GIT_OBJECT_BLOB);
-	if (g == 0)
-		g = r->mem ? r->mem->write(r->mem, oid, buf, len,
-					   GIT_OBJECT_BLOB)
-			   : git_odb_write(oid, r->odb, buf, len,
-					   GIT_OBJECT_BLOB);
+	g = git_odb_hash(oid, buf, len, GIT_OBJECT_BLOB);
+	if (g < 0)
+		return git_fail(g, "cannot hash blob");
+	/* Commits keep failing (a full disk): do not hold ever more. */
+	if (r->batch_bytes + len > VS_BATCH_MAX)
+		return hc_error_set(HC_ENOMEM,
+				    "%llu bytes of new content wait for a "
+				    "commit: none is taken until one succeeds",
+				    (unsigned long long)r->batch_bytes);
+	/* The journal first: the batch holds nothing it does not. */
+	rc = journal_append_locked(r, buf, len);
+	if (rc < 0)
+		return rc;
+	g = r->mem->write(r->mem, oid, buf, len, GIT_OBJECT_BLOB);
 	if (g < 0)
 		return git_fail(g, "cannot write blob");
-	if (r->jfd < 0)
-		return 0;
-	rc = journal_append_locked(r, buf, len);
-	if (rc == 0)
-		rc = batch_push_locked(r, oid, len);
-	return rc;
+	return batch_push_locked(r, oid, len);
 }
 
 /*
@@ -1136,7 +1137,7 @@ static int blob_put_locked(vs_repo *r, const void *buf, size_t len,
 		*existed = 1;
 		return 0;
 	}
-	g = blob_write_locked(r, buf, len, NULL, oid);
+	g = blob_write_locked(r, buf, len, oid);
 	if (g < 0)
 		return g;
 	*existed = 0;
@@ -1308,7 +1309,7 @@ static int store_fd(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
 		 */
 		git_oid written;
 
-		rc = blob_write_locked(r, buf, (size_t)size, NULL, &written);
+		rc = blob_write_locked(r, buf, (size_t)size, &written);
 		if (rc == 0 && !git_oid_equal(&written, &oid))
 			rc = hc_error_set(HC_EVERIFY,
 					  "git named the blob "

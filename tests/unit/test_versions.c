@@ -1042,6 +1042,49 @@ static void test_many_packs(vs_repo *r)
 	   "and the directory goes again");
 }
 
+/*
+ * When commits keep failing, the batch stops at 64 MiB: a further blob
+ * is refused (nothing half-taken), and taken once a commit succeeds.
+ */
+static void test_batch_cap(vs_repo *r)
+{
+	size_t len = MIB - 1, i, taken = 0;
+	uint8_t *buf = malloc(len);
+	struct vs_version v;
+	char commit[41], name[64];
+	uint64_t before;
+	int rc = 0;
+
+	if (!buf)
+		return;
+	memset(buf, 0x5c, len);
+	for (i = 0; i < 70 && rc == 0; i++) {
+		memcpy(buf, &i, sizeof(i)); /* a new blob each time */
+		rc = vs_store_buf(r, buf, len, &v);
+		if (rc == 0) {
+			taken++;
+			snprintf(name, sizeof(name), "cap/b%zu", i);
+			vs_stage(r, name, v.blob, 0100644);
+		}
+	}
+	ok(rc == HC_ENOMEM && taken >= 60 && taken < 70,
+	   "uncommitted content stops near 64 MiB (%zu blobs taken): %s", taken,
+	   rc ? hc_error_message() : "none refused");
+	before = vs_batch_bytes(r);
+	ok(vs_store_buf(r, buf, len, &v) == HC_ENOMEM &&
+		   vs_batch_bytes(r) == before,
+	   "refused again, the batch unchanged");
+	ok(vs_commit(r, 500, 500, "cap", commit) == 0 && vs_batch_bytes(r) == 0,
+	   "a commit empties the batch");
+	ok(vs_store_buf(r, buf, len, &v) == 0 && !v.existed,
+	   "then the refused content is taken");
+	ok(vs_stage_remove(r, "cap") == 0 &&
+		   vs_stage(r, "cap-last", v.blob, 0100644) == 0 &&
+		   vs_commit(r, 501, 501, "cap done", commit) == 0,
+	   "and committed");
+	free(buf);
+}
+
 int main(void)
 {
 	const char *git_version_argv[] = {"git", "--version", NULL};
@@ -1132,6 +1175,7 @@ int main(void)
 
 	test_journal(&r, storefd);
 	test_many_packs(r);
+	test_batch_cap(r);
 
 	/* A stray vs_store_buf after everything: still fine. */
 	snprintf(path, sizeof(path), "%s", "late");
