@@ -62,18 +62,6 @@ struct hs_history {
 
 /* ------------------------------------------------------------ helpers */
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 /* 40 lower-case hex digits, exactly. */
 static int is_hex40(const char *s)
 {
@@ -563,9 +551,9 @@ int hs_tree_each(hs_history *h, const uint8_t tree[HS_OID_LEN],
 static size_t bucket_of(const hs_history *h, const hs_path *parent,
 			const char *name, size_t len)
 {
-	uint64_t k = fnv1a(0xcbf29ce484222325ull, &parent, sizeof(parent));
+	uint64_t k = hc_fnv1a(HC_FNV1A_INIT, &parent, sizeof(parent));
 
-	return (size_t)fnv1a(k, name, len) & (h->nbuckets - 1);
+	return (size_t)hc_fnv1a(k, name, len) & (h->nbuckets - 1);
 }
 
 /* The child name (len bytes) of parent, or NULL; ilock held. */

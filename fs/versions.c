@@ -1790,11 +1790,9 @@ struct pathset {
 
 static struct slot *ps_find(struct pathset *s, const char *key, size_t len)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = hc_fnv1a(HC_FNV1A_INIT, key, len);
 	size_t i;
 
-	for (i = 0; i < len; i++)
-		h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
 	for (i = (size_t)h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
 		struct slot *sl = &s->slots[i];
 

@@ -108,24 +108,11 @@ static struct vnode *vn(struct hz_node *n)
 	return (struct vnode *)n; /* n is the first member */
 }
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 static uint64_t child_ino(uint64_t parent_ino, const char *name)
 {
-	uint64_t h =
-		fnv1a(0xcbf29ce484222325ull, &parent_ino, sizeof(parent_ino));
+	uint64_t h = hc_fnv1a(HC_FNV1A_INIT, &parent_ino, sizeof(parent_ino));
 
-	h = fnv1a(h, name, strlen(name));
+	h = hc_fnv1a(h, name, strlen(name));
 	return DYNAMIC_BIT | (h & (DYNAMIC_BIT - 1));
 }
 
@@ -242,9 +229,9 @@ void hz_virt_free(struct hz_fs *fs)
 static size_t vbucket(const struct hz_virt *vt, const struct hz_node *parent,
 		      const char *name)
 {
-	uint64_t h = fnv1a(0xcbf29ce484222325ull, &parent, sizeof(parent));
+	uint64_t h = hc_fnv1a(HC_FNV1A_INIT, &parent, sizeof(parent));
 
-	return (size_t)fnv1a(h, name, strlen(name)) & (vt->nbuckets - 1);
+	return (size_t)hc_fnv1a(h, name, strlen(name)) & (vt->nbuckets - 1);
 }
 
 /* Twice the buckets when the table is full; lock held. */

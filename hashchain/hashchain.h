@@ -103,6 +103,12 @@ int hc_read_file(int dirfd, const char *path, size_t max, char **out,
 int hc_sha256(const void *buf, size_t len, uint8_t out[HC_HASH_LEN]);
 /* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void hc_hex(const uint8_t *buf, size_t n, char *out);
+/*
+ * FNV-1a (64-bit) of n bytes, continuing from h (HC_FNV1A_INIT to
+ * start): for hash tables in memory, never for evidence.
+ */
+#define HC_FNV1A_INIT 0xcbf29ce484222325ull
+uint64_t hc_fnv1a(uint64_t h, const void *p, size_t n);
 /* Parse exactly 2n lower- or upper-case hex digits; HC_EFORMAT otherwise. */
 int hc_unhex(const char *hex, uint8_t *out, size_t n);
 

@@ -429,6 +429,18 @@ void hc_sha256_free(hc_sha256_ctx *c)
 	free(c);
 }
 
+uint64_t hc_fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
 void hc_hex(const uint8_t *buf, size_t n, char *out)
 {
 	/* OPENSSL_buf2hexstr uses upper case and colons; we need neither. */
