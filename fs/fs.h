@@ -18,6 +18,8 @@
 
 #include <stdint.h>
 
+#include "hashchain.h"
+
 struct fs_options {
 	const char *store;	/* store directory */
 	const char *mountpoint; /* where to mount */
@@ -87,9 +89,11 @@ struct fs_verify_report {
  * version record names content in git with the SHA-256 and size it gives
  * (blob or LFS object), every commit record names a commit covering the
  * records it claims, and every live file in tree/ holds its last version.
- * Returns 0 with the findings in *out, or a negative code when it could
- * not check.  A store never mounted has nothing to check.
+ * Returns 0 with the findings in *out (and every problem added to
+ * findings, which may be NULL), or a negative code when it could not
+ * check.  A store never mounted has nothing to check.
  */
-int fs_verify(const char *store, struct fs_verify_report *out);
+int fs_verify(const char *store, hc_findings *findings,
+	      struct fs_verify_report *out);
 
 #endif

@@ -20,6 +20,7 @@ struct fv {
 	int treefd;
 	vs_repo *vs;
 	struct fs_verify_report *rep;
+	hc_findings *findings;
 	json_t *state;	 /* path -> {"sha256", "size", "seq"} */
 	json_t *missing; /* blob -> seq: not in git, unless declared lost */
 };
@@ -37,6 +38,7 @@ fv_fail(struct fv *v, int64_t seq, const char *where, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(v->rep->reason, sizeof(v->rep->reason), fmt, ap);
 	va_end(ap);
+	hc_findings_add(v->findings, seq, 0, where, "%s", v->rep->reason);
 }
 
 /* Move every state entry at from or below it to to. */
@@ -270,7 +272,8 @@ static int check_tree(struct fv *v)
 	return 0;
 }
 
-int fs_verify(const char *store, struct fs_verify_report *out)
+int fs_verify(const char *store, hc_findings *findings,
+	      struct fs_verify_report *out)
 {
 	struct fs_verify_report rep;
 	struct fv v;
@@ -284,6 +287,7 @@ int fs_verify(const char *store, struct fs_verify_report *out)
 	rep.ok = 1;
 	rep.fail_seq = -1;
 	v.rep = &rep;
+	v.findings = findings;
 	v.state = json_object();
 	v.missing = json_object();
 	v.treefd = -1;

@@ -463,6 +463,44 @@ struct hc_recover_report {
 int hc_store_recover(hc_store *s, const hc_key *key, const hc_actor *actor,
 		     struct hc_recover_report *out);
 
+/* ---------------------------------------------------------------- findings */
+
+/*
+ * The problems a verification found: every one, not only the first, so
+ * that a verifier's report lists them all (`hozen verify`, text and
+ * --json).  Each names the record (seq) or checkpoint concerned when
+ * there is one, the store-relative file (and line) and why.  Safe to add
+ * to from several threads.
+ */
+struct hc_finding {
+	int64_t seq;	     /* the record concerned, or -1 */
+	uint64_t checkpoint; /* the checkpoint concerned (its size), or 0 */
+	char where[512];     /* store-relative file (and line), or "" */
+	char reason[512];    /* one line */
+};
+
+/* At most this many findings are kept; the rest are only counted. */
+#define HC_FINDINGS_MAX 1000
+
+typedef struct hc_findings hc_findings;
+
+int hc_findings_new(hc_findings **out);
+void hc_findings_free(hc_findings *f);
+/*
+ * Add a finding (reason printf-style).  Never fails: past
+ * HC_FINDINGS_MAX, or out of memory, a finding is counted but not kept.
+ * f may be NULL (then nothing happens).
+ */
+void hc_findings_add(hc_findings *f, int64_t seq, uint64_t checkpoint,
+		     const char *where, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* Every finding added, kept or not (0 for NULL). */
+size_t hc_findings_count(hc_findings *f);
+/* The findings kept (at most HC_FINDINGS_MAX). */
+size_t hc_findings_kept(hc_findings *f);
+/* The i-th finding kept, in the order added (borrowed), or NULL. */
+const struct hc_finding *hc_findings_get(hc_findings *f, size_t i);
+
 /* ------------------------------------------------------------------ verify */
 
 enum hc_verdict {
@@ -477,6 +515,8 @@ struct hc_verify_options {
 	/* Called for every good record, e.g. for later checks (may be NULL). */
 	int (*on_record)(void *ctx, const hc_record *rec);
 	void *ctx;
+	/* Every problem found is also added here (may be NULL). */
+	hc_findings *findings;
 };
 
 struct hc_verify_report {

@@ -46,6 +46,8 @@ fail(struct verifier *v, int64_t seq, uint64_t ckpt, const char *where,
 	va_start(ap, fmt);
 	vsnprintf(v->rep->reason, sizeof(v->rep->reason), fmt, ap);
 	va_end(ap);
+	hc_findings_add(v->opts->findings, seq, ckpt, where, "%s",
+			v->rep->reason);
 }
 
 /* Load and check every checkpoint's signature, sorted by size. */

@@ -277,7 +277,7 @@ int cmd_verify(int argc, char **argv)
 	}
 	if (rc == 0 && rep.verdict != HC_INVALID) {
 		/* The files: versions in git, commits, the live tree. */
-		rc = fs_verify(argv[optind], &frep);
+		rc = fs_verify(argv[optind], NULL, &frep);
 		have_files = rc == 0;
 	}
 	if (have_files && !frep.ok) {
