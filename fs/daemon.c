@@ -1,7 +1,24 @@
 /*
- * daemon.c - fs_mount: recovery and verification before mounting, the
+ * daemon.c - fs_mount: the checks and the recovery before mounting, the
  * FUSE session, the committer, and the orderly unmount.
+ *
+ * Before it serves, the daemon checks the store as `hozen verify` would
+ * (the chain and checkpoints, the case, git's refs, the live tree against
+ * what the records make it) and refuses a store that fails unless
+ * --force, which is recorded with every problem.  Reading the tree's
+ * content is what would make that slow: a file whose stat is what the
+ * seal of the last unmount says it was is not read again.
+ *
+ * After a crash (a mount record with no unmount after it), what the
+ * records say and what the tree holds may differ by the acts that were
+ * recorded but never done: the last change of a name that the tree does
+ * not show is recorded as failed (`why`: crash), a mode or owner the
+ * daemon did not finish giving is given.  Then files written since their
+ * last version are versioned, versions git lost are stored again from
+ * the tree or declared lost, and the snapshot is brought to what the
+ * records say.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -19,6 +36,7 @@
 
 #include "case.h"
 #include "fsint.h"
+#include "scan.h"
 
 __attribute__((format(printf, 2, 0))) static void
 log_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
@@ -98,393 +116,162 @@ static void *committer_main(void *arg)
 	return NULL;
 }
 
-/* ----------------------------------------------------------- recovery */
+/* ------------------------------------------------- checks before serving */
 
-/*
- * Replay the chain to find what a crash left behind: versions recorded
- * after the last commit (in git, not yet committed) and files written
- * after their last version (never versioned).  state maps a path to
- * {"blob", "mode", "dirty", "seq"}.
- */
-static int replay_state(struct hz_fs *fs, json_t *state, json_t *versions,
-			json_t *renames, uint64_t *committed,
-			char last_commit[41])
+/* What the checks before mounting learn, for the recovery after them. */
+struct mount_ctx {
+	struct fs_scan scan;
+	case_replay *cr;
+	hc_findings *findings;
+	json_t *seal;	    /* the last unmount's seal, or NULL */
+	uint64_t *reverted; /* acts recorded, never done (a crash) */
+	size_t nreverted, capreverted;
+	json_t *given; /* paths given the mode or owner their record says */
+	int crashed;   /* the last session did not end with an unmount */
+};
+
+static int mount_on_record(void *ctx, const hc_record *rec)
 {
-	hc_reader *r = NULL;
-	hc_record rec;
-	int rc;
+	struct mount_ctx *m = ctx;
+	int rc = case_replay_on_record(m->cr, rec);
 
-	memset(&rec, 0, sizeof(rec));
-	*committed = 0;
-	rc = hc_reader_open(&r, hc_store_fd(fs->store));
 	if (rc < 0)
 		return rc;
-	while ((rc = hc_reader_next(r, &rec)) == 1) {
-		const char *path =
-			json_string_value(json_object_get(rec.json, "path"));
-		json_t *e;
-
-		if (!strcmp(rec.type, "commit")) {
-			const char *id = json_string_value(
-				json_object_get(rec.json, "commit"));
-
-			snprintf(last_commit, 41, "%s", id ? id : "");
-			/* It covers records up to its "last". */
-			*committed =
-				(uint64_t)json_integer_value(
-					json_object_get(rec.json, "last")) +
-				1;
-			continue;
-		}
-		if (!path)
-			continue;
-		e = json_object_get(state, path);
-		if (!strcmp(rec.type, "version")) {
-			json_object_set_new(
-				state, path,
-				json_pack("{s:O,s:b,s:I}", "blob",
-					  json_object_get(rec.json, "blob"),
-					  "dirty", 0, "seq",
-					  (json_int_t)rec.seq));
-			/* Every version, in order: all must stay reachable. */
-			json_array_append_new(
-				versions,
-				json_pack("{s:s,s:O,s:I}", "path", path, "blob",
-					  json_object_get(rec.json, "blob"),
-					  "seq", (json_int_t)rec.seq));
-		} else if (!strcmp(rec.type, "write") ||
-			   !strcmp(rec.type, "create") ||
-			   (!strcmp(rec.type, "open") &&
-			    (json_integer_value(
-				     json_object_get(rec.json, "flags")) &
-			     O_TRUNC)) ||
-			   !strcmp(rec.type, "fallocate") ||
-			   (!strcmp(rec.type, "setattr") &&
-			    json_object_get(rec.json, "size"))) {
-			if (!e) {
-				e = json_object();
-				json_object_set_new(state, path, e);
-			}
-			json_object_set_new(e, "dirty", json_true());
-		} else if (!strcmp(rec.type, "unlink")) {
-			json_object_del(state, path);
-		} else if (!strcmp(rec.type, "rename") &&
-			   json_is_string(json_object_get(rec.json, "to"))) {
-			/* Applied after the replay, once committed is known. */
-			json_array_append_new(
-				renames,
-				json_pack("{s:s,s:O,s:O,s:I}", "path", path,
-					  "to", json_object_get(rec.json, "to"),
-					  "flags",
-					  json_object_get(rec.json, "flags"),
-					  "seq", (json_int_t)rec.seq));
-		}
-	}
-	hc_record_release(&rec);
-	hc_reader_free(r);
-	return rc;
+	return fs_scan_record(&m->scan, rec, "");
 }
 
-/* fstatat for paths of any length, without following a last symlink. */
-static int stat_long(int dirfd, const char *path, struct stat *st)
+static int add_revert(struct mount_ctx *m, uint64_t seq)
 {
-	int fd = hz_openat_long(dirfd, path, O_PATH | O_NOFOLLOW), rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
-	close(fd);
-	return rc;
-}
-
-/*
- * A commit the daemon made but died before recording: record it now (its
- * message names its records), so that every commit of main is in the
- * chain and the next commit's range starts after it.
- */
-static int orphan_commit(struct hz_fs *fs, const char *last_recorded,
-			 uint64_t *committed, const hc_actor *self)
-{
-	char head[41], *msg = NULL;
-	unsigned long long first, last;
-	const char *t;
-	int rc;
-
-	rc = vs_head(fs->vs, head);
-	if (rc != 0 || !strcmp(head, last_recorded))
-		return rc < 0 ? rc : 0;
-	rc = vs_commit_message(fs->vs, head, &msg);
-	if (rc < 0)
-		return rc;
-	t = strstr(msg, "Hozen-Records: ");
-	if (t && sscanf(t, "Hozen-Records: %llu-%llu", &first, &last) == 2 &&
-	    last + 1 > *committed) {
-		rc = hz_record(fs, "commit", self,
-			       json_pack("{s:s,s:I,s:I,s:s}", "commit", head,
-					 "first", (json_int_t)first, "last",
-					 (json_int_t)last, "why", "recovered"),
-			       NULL);
-		if (rc == 0)
-			*committed = last + 1;
-	}
-	free(msg);
-	return rc;
-}
-
-/*
- * Store path's live content again, hoping it is blob; 0 if it was, 1 if
- * the version is lost (recorded as such).
- */
-static int restore_blob(struct hz_fs *fs, const char *path, const char *blob,
-			const hc_actor *self)
-{
-	struct vs_version v;
-	struct stat st;
-	int fd, rc;
-
-	fd = hz_openat_long(fs->treefd, path, O_RDONLY | O_NOFOLLOW);
-	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		rc = vs_store_fd(fs->vs, fd, (uint64_t)st.st_size, NULL, &v);
-		close(fd);
-		if (rc < 0)
-			return rc;
-		if (!strcmp(v.blob, blob))
-			return 0;
-	} else if (fd >= 0) {
-		close(fd);
-	}
-	rc = hz_record(fs, "version-lost", self,
-		       json_pack("{s:s,s:s}", "path", path, "blob", blob),
-		       NULL);
-	return rc < 0 ? rc : 1;
-}
-
-/* Version dirty files, stage uncommitted versions, commit. */
-/* Move the entries of state at from (and below it) to to. */
-static int move_state(json_t *state, const char *from, const char *to)
-{
-	json_t *moved = json_object();
-	size_t len = strlen(from);
-	const char *key;
-	void *tmp;
-	json_t *v;
-	char *nk;
-
-	if (!moved)
-		return hc_error_set(HC_ENOMEM, "out of memory");
-	json_object_foreach_safe(state, tmp, key, v)
-	{
-		if (strncmp(key, from, len) || (key[len] && key[len] != '/'))
-			continue;
-		if (asprintf(&nk, "%s%s", to, key + len) < 0) {
-			json_decref(moved);
-			return hc_error_set(HC_ENOMEM, "out of memory");
-		}
-		json_object_set(moved, nk, v);
-		free(nk);
-		json_object_del(state, key);
-	}
-	json_object_update(state, moved);
-	json_decref(moved);
-	return 0;
-}
-
-/*
- * The renames since the last commit: the snapshot must show the new
- * names (staged from the live tree, as the daemon does when it renames),
- * and what was written under the old name is dirty under the new one.
- */
-static int recover_renames(struct hz_fs *fs, json_t *state, json_t *renames,
-			   uint64_t committed, size_t *count)
-{
-	struct stat st;
 	size_t i;
-	json_t *e;
-	int rc = 0;
 
-	json_array_foreach(renames, i, e)
-	{
-		const char *from =
-			json_string_value(json_object_get(e, "path"));
-		const char *to = json_string_value(json_object_get(e, "to"));
-		json_int_t flags =
-			json_integer_value(json_object_get(e, "flags"));
+	for (i = 0; i < m->nreverted; i++)
+		if (m->reverted[i] == seq)
+			return 0;
+	if (m->nreverted == m->capreverted) {
+		size_t cap = m->capreverted ? 2 * m->capreverted : 16;
+		uint64_t *n = realloc(m->reverted, cap * sizeof(*n));
 
-		if (json_integer_value(json_object_get(e, "seq")) <
-			    (json_int_t)committed ||
-		    !from || !to)
-			continue;
-		if (flags & RENAME_EXCHANGE) {
-			rc = move_state(state, from, "\x01");
-			if (rc == 0)
-				rc = move_state(state, to, from);
-			if (rc == 0)
-				rc = move_state(state, "\x01", to);
-		} else {
-			rc = move_state(state, from, to);
-		}
-		if (rc == 0 && stat_long(fs->treefd, from, &st) < 0)
-			rc = vs_stage_remove(fs->vs, from);
-		if (rc == 0 && stat_long(fs->treefd, to, &st) == 0)
-			rc = hz_restage_path(fs, to);
-		if (rc == 0 && (flags & RENAME_EXCHANGE) &&
-		    stat_long(fs->treefd, from, &st) == 0)
-			rc = hz_restage_path(fs, from);
-		if (rc < 0)
-			return rc;
-		(*count)++;
+		if (!n)
+			return -1;
+		m->reverted = n;
+		m->capreverted = cap;
+	}
+	m->reverted[m->nreverted++] = seq;
+	return 0;
+}
+
+/*
+ * First look after a crash: a name the tree lacks or has against the
+ * records, when the last record that changed it came in the session that
+ * crashed, is an act recorded and not done; a mode or owner so changed
+ * is one not finished.  Everything else is a finding of the second look.
+ */
+static int crash_diff(void *ctx, uint64_t seq, const char *path, int kind)
+{
+	struct mount_ctx *m = ctx;
+	uint64_t since = m->scan.last_mount;
+
+	if (kind == TM_DIFF_NAME) {
+		if (seq == 0)
+			seq = tm_last_change(m->scan.model, path);
+		if (seq > since && tm_act_type(m->scan.model, seq))
+			return add_revert(m, seq) == 0;
+		return 0;
+	}
+	if (kind == TM_DIFF_ATTR && seq > since) {
+		json_array_append_new(m->given, json_string_nocheck(path));
+		return 1;
 	}
 	return 0;
 }
 
-static int recover_versions(struct hz_fs *fs, json_t *report)
+/* Give path the mode and owner the model says (an act not finished). */
+static void give_attrs(struct hz_fs *fs, tm_model *model, const char *path)
 {
-	json_t *state = json_object(), *versions = json_array(), *e;
-	json_t *renames = json_array();
-	size_t nrenames = 0;
-	char last_commit[41] = "";
-	uint64_t committed;
-	size_t i, lost = 0;
-	const char *path;
-	size_t staged = 0, versioned = 0, jblobs = 0;
-	uint64_t jtorn = 0;
-	hc_actor self;
-	int rc;
+	struct tm_info info;
+	char proc[64];
+	uint64_t fid;
+	int fd;
 
-	hc_actor_self(&self);
-	vs_journal_replayed(fs->vs, &jblobs, &jtorn);
-	if (jblobs || jtorn) {
-		/* Content of versions not yet committed when it stopped. */
-		json_object_set_new(report, "journal_blobs",
-				    json_integer((json_int_t)jblobs));
-		if (jtorn)
-			json_object_set_new(report, "journal_torn_bytes",
-					    json_integer((json_int_t)jtorn));
-		fuse_log(FUSE_LOG_NOTICE,
-			 "hozen: read %zu uncommitted blob(s) back from the "
-			 "journal%s\n",
-			 jblobs,
-			 jtorn ? "; its torn tail is kept aside in "
-				 "git/hozen-journal.torn-*"
-			       : "");
-	}
-	rc = replay_state(fs, state, versions, renames, &committed,
-			  last_commit);
-	if (rc < 0)
-		goto out;
-	rc = orphan_commit(fs, last_commit, &committed, &self);
-	if (rc < 0)
-		goto out;
-	fs->commit_first = committed;
-	/* Versions in git but in no commit: stage each, oldest first. */
-	json_array_foreach(versions, i, e)
-	{
-		const char *vpath =
-			json_string_value(json_object_get(e, "path"));
-		const char *blob =
-			json_string_value(json_object_get(e, "blob"));
-		json_t *last = json_object_get(state, vpath);
-		struct stat st;
-
-		if (json_integer_value(json_object_get(e, "seq")) <
-			    (json_int_t)committed ||
-		    !vpath || !blob)
-			continue;
-		if (!vs_has(fs->vs, blob)) {
-			/*
-			 * Its object was not yet synced when the daemon died:
-			 * the tree still has it if the file is unchanged.
-			 */
-			rc = restore_blob(fs, vpath, blob, &self);
-			if (rc == 1) {
-				lost++;
-				rc = 0;
-				continue;
-			}
-			if (rc < 0)
-				goto out;
-		}
-		/* A file gone since is only kept, not put in the snapshot. */
-		rc = vs_stage(fs->vs, vpath, blob,
-			      stat_long(fs->treefd, vpath, &st) == 0 &&
-					      (st.st_mode & 0111)
-				      ? 0100755
-				      : 0100644);
-		if (rc == 0 && (!last || stat_long(fs->treefd, vpath, &st) < 0))
-			rc = vs_stage_remove(fs->vs, vpath);
-		if (rc < 0)
-			goto out;
-		staged++;
-	}
-	rc = recover_renames(fs, state, renames, committed, &nrenames);
-	if (rc < 0)
-		goto out;
-	json_object_foreach(state, path, e)
-	{
-		struct vs_version v;
-		struct stat st;
-		char hex[HC_HEX_LEN + 1];
-		int fd;
-
-		if (json_is_true(json_object_get(e, "dirty"))) {
-			/* Written, never versioned: version it now. */
-			fd = hz_openat_long(fs->treefd, path,
-					    O_RDONLY | O_NOFOLLOW);
-			if (fd < 0 || fstat(fd, &st) < 0 ||
-			    !S_ISREG(st.st_mode)) {
-				if (fd >= 0)
-					close(fd);
-				continue; /* gone since: its records say */
-			}
-			rc = vs_store_fd(fs->vs, fd, (uint64_t)st.st_size, NULL,
-					 &v);
-			close(fd);
-			if (rc == 0)
-				rc = vs_stage(fs->vs, path, v.blob,
-					      (st.st_mode & 0111) ? 0100755
-								  : 0100644);
-			if (rc < 0)
-				goto out;
-			hc_hex(v.sha256, HC_HASH_LEN, hex);
-			rc = hz_record(
-				fs, "version", &self,
-				json_pack("{s:s,s:I,s:I,s:s,s:s,s:b,s:s}",
-					  "path", path, "ino",
-					  (json_int_t)st.st_ino, "size",
-					  (json_int_t)v.size, "sha256", hex,
-					  "blob", v.blob, "lfs", v.lfs, "why",
-					  "recovery"),
-				NULL);
-			if (rc < 0)
-				goto out;
-			versioned++;
-		}
-	}
-	json_object_set_new(report, "versioned",
-			    json_integer((json_int_t)versioned));
-	json_object_set_new(report, "restaged",
-			    json_integer((json_int_t)staged));
-	if (lost)
-		json_object_set_new(report, "lost",
-				    json_integer((json_int_t)lost));
-	if (nrenames)
-		json_object_set_new(report, "renames",
-				    json_integer((json_int_t)nrenames));
-	if (versioned || staged || nrenames) {
-		fuse_log(FUSE_LOG_NOTICE,
-			 "hozen: recovered %zu unversioned file(s) and %zu "
-			 "uncommitted version(s)\n",
-			 versioned, staged);
-		rc = hz_commit(fs, "recovery");
-	}
-out:
-	json_decref(state);
-	json_decref(versions);
-	json_decref(renames);
-	return rc;
+	if (tm_lookup(model, path, &fid) < 0 || tm_get(model, fid, &info) < 0)
+		return;
+	fd = *path ? tm_openat(fs->treefd, path, O_PATH | O_NOFOLLOW)
+		   : dup(fs->treefd);
+	if (fd < 0)
+		return;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (info.has_owner)
+		(void)fchownat(fd, "", info.uid, info.gid,
+			       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+	if (!S_ISLNK(info.mode))
+		(void)chmod(proc, info.mode & 07777);
+	close(fd);
 }
 
-/* --------------------------------------------------------------- mount */
+static int seal_skip(void *ctx, uint64_t fid, const struct stat *st)
+{
+	struct mount_ctx *m = ctx;
+
+	return m->seal && fs_seal_same(m->seal, fid, st);
+}
+
+/*
+ * The live tree against the records: after a crash, the acts recorded
+ * and not done are undone in the model (and recorded as failed once the
+ * log is open) and unfinished modes given; then every difference left is
+ * a finding.  Content is read only where the seal cannot vouch for it.
+ */
+static int check_tree(struct hz_fs *fs, struct mount_ctx *m)
+{
+	struct tm_check_options co = {0};
+	struct tm_check_report cr;
+	hc_findings *scratch = NULL;
+	size_t i;
+	int rc;
+
+	if (m->scan.seal[0] &&
+	    fs_seal_load(hc_store_fd(fs->store), m->scan.seal, &m->seal) < 0)
+		m->seal = NULL; /* then every file is read */
+	if (m->crashed) {
+		rc = hc_findings_new(&scratch);
+		if (rc < 0)
+			return rc;
+		co.on_diff = crash_diff;
+		co.ctx = m;
+		rc = tm_check_tree(m->scan.model, fs->treefd, &co, scratch,
+				   &cr);
+		hc_findings_free(scratch);
+		if (rc < 0)
+			return rc;
+		for (i = 0; i < m->nreverted; i++)
+			if (tm_revert(m->scan.model, m->reverted[i]) < 0)
+				hc_findings_add(m->findings,
+						(int64_t)m->reverted[i], 0, "",
+						"%s", hc_error_message());
+		for (i = 0; i < json_array_size(m->given); i++)
+			give_attrs(
+				fs, m->scan.model,
+				json_string_value(json_array_get(m->given, i)));
+	}
+	memset(&co, 0, sizeof(co));
+	co.hash = 1;
+	co.fix_fids = 1;
+	co.skip_hash = seal_skip;
+	co.ctx = m;
+	return tm_check_tree(m->scan.model, fs->treefd, &co, m->findings, &cr);
+}
+
+/* The size of the latest checkpoint (0 if none). */
+static uint64_t latest_checkpoint(hc_store *s)
+{
+	uint64_t *sizes = NULL, last = 0;
+	size_t n = 0;
+
+	if (hc_store_checkpoints(s, &sizes, &n) == 0 && n)
+		last = sizes[n - 1];
+	free(sizes);
+	return last;
+}
 
 /* The preservation order decides whether the policy is in force. */
 static int load_order(struct hz_fs *fs, json_t *report)
@@ -506,6 +293,458 @@ static int load_order(struct hz_fs *fs, json_t *report)
 		json_pack("{s:b,s:s}", "in_force", cp.in_force, "why", cp.why));
 	return 0;
 }
+
+/* Every finding into the mount record (a forced mount says why). */
+static json_t *findings_json(hc_findings *f)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a && i < hc_findings_kept(f) && i < 100; i++) {
+		const struct hc_finding *it = hc_findings_get(f, i);
+		json_t *o = json_pack("{s:s,s:s}", "where", it->where, "reason",
+				      it->reason);
+
+		if (o && it->seq >= 0)
+			json_object_set_new(o, "seq", json_integer(it->seq));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static int open_store(struct hz_fs *fs, struct mount_ctx *m, json_t *report)
+{
+	struct hc_verify_options vo = {.allow_unsealed = 1};
+	struct hc_recover_report rrep;
+	struct hc_verify_report vrep;
+	struct case_verify_report crep;
+	uint64_t sealed, first;
+	hc_actor self;
+	int rc;
+
+	hc_actor_self(&self);
+	rc = hc_store_origin(fs->store, &fs->origin);
+	if (rc == 0)
+		rc = hc_store_private_key(fs->store, fs->opts.passphrase,
+					  &fs->key);
+	if (rc < 0)
+		return rc;
+	sealed = latest_checkpoint(fs->store);
+	/* A crash may have left a torn line or an unwritten checkpoint. */
+	rc = hc_store_recover(fs->store, fs->key, &self, &rrep);
+	if (rc == HC_EVERIFY && fs->opts.force) {
+		json_object_set_new(report, "forced_recovery",
+				    json_string(hc_error_message()));
+		rc = 0;
+		memset(&rrep, 0, sizeof(rrep));
+	}
+	if (rc == HC_EVERIFY || rc == HC_EFORMAT)
+		return hc_error_prefix(rc, "cannot recover the store (mount "
+					   "--force to mount it anyway)");
+	if (rc < 0)
+		return rc; /* e.g. HC_EBUSY: it is mounted already */
+	/*
+	 * Records no checkpoint covered: the key sealed them just now (a
+	 * session that crashed, a note written while unmounted).
+	 */
+	first = rrep.checkpoint.size;
+	if (first >= 1 + (uint64_t)rrep.torn)
+		first -= 1 + (uint64_t)rrep.torn; /* what recovery added */
+	if (rrep.checkpoint.size && first > sealed)
+		json_object_set_new(report, "adopted",
+				    json_pack("{s:I,s:I}", "first",
+					      (json_int_t)sealed, "last",
+					      (json_int_t)(first - 1)));
+	rc = load_order(fs, report);
+	if (rc < 0)
+		return rc;
+	if (rrep.torn)
+		json_object_set_new(report, "torn",
+				    json_pack("{s:I,s:s}", "bytes",
+					      (json_int_t)rrep.torn_bytes,
+					      "saved", rrep.torn_saved));
+	/* One reading of the chain: its links, the case, the tree's model. */
+	vo.on_record = mount_on_record;
+	vo.ctx = m;
+	vo.findings = m->findings;
+	rc = hc_verify_store(fs->store, &vo, &vrep);
+	if (rc < 0)
+		return rc;
+	if (vrep.verdict != HC_INVALID) {
+		rc = case_replay_verify(m->cr, hc_store_fd(fs->store), &crep);
+		if (rc < 0)
+			return rc;
+		if (!crep.ok)
+			hc_findings_add(m->findings, -1, 0, "case.json", "%s",
+					crep.reason);
+		rc = fs_scan_finish(&m->scan);
+		if (rc < 0)
+			return rc;
+		m->crashed = m->scan.open;
+	}
+	return 0;
+}
+
+/* Refuse a store with findings, unless forced (then say which). */
+static int judge(struct hz_fs *fs, struct mount_ctx *m, json_t *report)
+{
+	const struct hc_finding *it;
+	size_t n = hc_findings_count(m->findings);
+
+	if (n == 0)
+		return 0;
+	it = hc_findings_get(m->findings, 0);
+	if (!fs->opts.force)
+		return hc_error_set(HC_EVERIFY,
+				    "the store fails verification (%zu "
+				    "problem%s; the first: %s%s%s): 'hozen "
+				    "verify' shows them all; mount --force "
+				    "mounts it anyway, and records that",
+				    n, n == 1 ? "" : "s",
+				    it && it->where[0] ? it->where : "",
+				    it && it->where[0] ? ": " : "",
+				    it ? it->reason : "");
+	json_object_set_new(report, "forced", findings_json(m->findings));
+	return 0;
+}
+
+/* ----------------------------------------------------------- recovery */
+
+/*
+ * A commit the daemon made but died before recording: record it now (its
+ * message names its records), so that every commit of main is in the
+ * chain and the next commit's range starts after it.
+ */
+static int orphan_commit(struct hz_fs *fs, const char *last_recorded,
+			 const hc_actor *self)
+{
+	char head[41], *msg = NULL;
+	unsigned long long first, last;
+	const char *t;
+	int rc;
+
+	rc = vs_head(fs->vs, head);
+	if (rc != 0 || !strcmp(head, last_recorded))
+		return rc < 0 ? rc : 0;
+	rc = vs_commit_message(fs->vs, head, &msg);
+	if (rc < 0)
+		return rc;
+	t = strstr(msg, "Hozen-Records: ");
+	if (t && sscanf(t, "Hozen-Records: %llu-%llu", &first, &last) == 2 &&
+	    last + 1 > fs->commit_first) {
+		rc = hz_record(fs, "commit", self,
+			       json_pack("{s:s,s:I,s:I,s:s}", "commit", head,
+					 "first", (json_int_t)first, "last",
+					 (json_int_t)last, "why", "recovered"),
+			       NULL);
+		if (rc == 0)
+			fs->commit_first = last + 1;
+	}
+	free(msg);
+	return rc;
+}
+
+/* A name of fid's file in the tree, opened read-only; -1 if none. */
+static int open_fid(struct hz_fs *fs, uint64_t fid, char **path_out)
+{
+	char *path = hz_fid_path(fs, fid);
+	struct stat st;
+	int fd;
+
+	if (!path)
+		return -1;
+	fd = tm_openat(fs->treefd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		free(path);
+	else
+		*path_out = path;
+	return fd;
+}
+
+/*
+ * Versions recorded since the last commit whose blob git lacks (the
+ * daemon died before it was synced): stored again from the tree if the
+ * file still holds it, else recorded as lost.
+ */
+static int recover_lost(struct hz_fs *fs, json_t *recent, const hc_actor *self,
+			size_t *lost)
+{
+	struct vs_version v;
+	struct stat st;
+	size_t i;
+	json_t *e;
+	int rc = 0;
+
+	json_array_foreach(recent, i, e)
+	{
+		const char *blob =
+			json_string_value(json_object_get(e, "blob"));
+		json_t *fidj = json_object_get(e, "fid");
+		char *path = NULL;
+		int fd = -1;
+
+		if (!blob || vs_has(fs->vs, blob))
+			continue;
+		if (json_is_integer(fidj))
+			fd = open_fid(fs, (uint64_t)json_integer_value(fidj),
+				      &path);
+		if (fd >= 0 && fstat(fd, &st) == 0) {
+			rc = vs_store_fd(fs->vs, fd, (uint64_t)st.st_size, NULL,
+					 &v);
+			close(fd);
+			fd = -1;
+			if (rc < 0) {
+				free(path);
+				return rc;
+			}
+			if (!strcmp(v.blob, blob)) {
+				free(path);
+				continue;
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+		rc = hz_record(
+			fs, "version-lost", self,
+			json_pack("{s:O?,s:s}", "fid", fidj, "blob", blob),
+			NULL);
+		free(path);
+		if (rc < 0)
+			return rc;
+		(*lost)++;
+	}
+	return 0;
+}
+
+struct pending {
+	uint64_t *fids;
+	size_t n, cap;
+};
+
+static int collect_pending(void *ctx, const struct tm_info *i)
+{
+	struct pending *p = ctx;
+
+	if (!S_ISREG(i->mode) || i->content != TM_PENDING || i->nlink == 0)
+		return 0;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 64;
+		uint64_t *n = realloc(p->fids, cap * sizeof(*n));
+
+		if (!n)
+			return hc_error_set(HC_ENOMEM, "out of memory");
+		p->fids = n;
+		p->cap = cap;
+	}
+	p->fids[p->n++] = i->fid;
+	return 0;
+}
+
+/* Files written since their last version: versioned now. */
+static int recover_pending(struct hz_fs *fs, const hc_actor *self,
+			   size_t *count)
+{
+	struct pending p = {0};
+	struct vs_version v;
+	struct stat st;
+	char hex[HC_HEX_LEN + 1], **paths = NULL;
+	size_t i, k;
+	int rc;
+
+	pthread_mutex_lock(&fs->mmu);
+	rc = tm_foreach(fs->model, collect_pending, &p);
+	pthread_mutex_unlock(&fs->mmu);
+	for (i = 0; rc == 0 && i < p.n; i++) {
+		char *path = NULL;
+		int fd = open_fid(fs, p.fids[i], &path);
+
+		if (fd < 0)
+			continue; /* the tree check said why */
+		rc = fstat(fd, &st) < 0
+			     ? hc_error_set(HC_ESYS, "cannot examine '%s'",
+					    path)
+			     : vs_store_fd(fs->vs, fd, (uint64_t)st.st_size,
+					   NULL, &v);
+		close(fd);
+		free(path);
+		if (rc < 0)
+			break;
+		hc_hex(v.sha256, HC_HASH_LEN, hex);
+		rc = hz_record(fs, "version", self,
+			       json_pack("{s:I,s:I,s:s,s:s,s:b,s:s}", "fid",
+					 (json_int_t)p.fids[i], "size",
+					 (json_int_t)v.size, "sha256", hex,
+					 "blob", v.blob, "lfs", v.lfs, "why",
+					 "recovery"),
+			       NULL);
+		if (rc < 0)
+			break;
+		pthread_mutex_lock(&fs->mmu);
+		if (tm_paths(fs->model, p.fids[i], &paths) < 0)
+			paths = NULL;
+		pthread_mutex_unlock(&fs->mmu);
+		for (k = 0; rc == 0 && paths && paths[k]; k++) {
+			rc = vs_stage(fs->vs, paths[k], v.blob,
+				      (st.st_mode & 0111) ? 0100755 : 0100644);
+			if (rc == 0 && k == 0)
+				hz_virt_versioned(fs, paths[k], &v,
+						  hz_record_time());
+		}
+		tm_paths_free(paths);
+		paths = NULL;
+		(*count)++;
+	}
+	free(p.fids);
+	return rc;
+}
+
+/* The snapshot against the model: what main's tree has. */
+static int head_entry(void *ctx, const char *path, const char *blob,
+		      unsigned mode)
+{
+	json_t *head = ctx;
+	char val[64];
+
+	snprintf(val, sizeof(val), "%s %o", blob, mode);
+	return json_object_set_new_nocheck(head, path, json_string_nocheck(val))
+		       ? hc_error_set(HC_ENOMEM, "out of memory")
+		       : 0;
+}
+
+struct snap {
+	struct hz_fs *fs;
+	json_t *head;
+	size_t staged;
+};
+
+static int snap_entry(void *ctx, const char *path, const struct tm_info *i)
+{
+	struct snap *s = ctx;
+	char val[64];
+	const char *have;
+	unsigned mode;
+	int rc = 0;
+
+	if (S_ISDIR(i->mode))
+		return 0;
+	if (S_ISREG(i->mode) && i->content == TM_KNOWN && i->blob[0])
+		mode = (i->mode & 0111) ? 0100755 : 0100644;
+	else if (S_ISLNK(i->mode) && i->blob[0])
+		mode = 0120000;
+	else {
+		/* Nothing to show: keep what the snapshot has. */
+		json_object_del(s->head, path);
+		return 0;
+	}
+	snprintf(val, sizeof(val), "%s %o", i->blob, mode);
+	have = json_string_value(json_object_get(s->head, path));
+	if (!have || strcmp(have, val)) {
+		rc = vs_stage(s->fs->vs, path, i->blob, mode);
+		s->staged++;
+	}
+	json_object_del(s->head, path);
+	return rc;
+}
+
+/*
+ * After a crash: main's tree is brought to what the records say, every
+ * name with its last version, nothing else.
+ */
+static int recover_snapshot(struct hz_fs *fs, size_t *staged)
+{
+	struct snap s = {fs, json_object(), 0};
+	const char *path;
+	json_t *v;
+	int rc;
+
+	if (!s.head)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	rc = vs_head_foreach(fs->vs, head_entry, s.head);
+	if (rc == 0) {
+		pthread_mutex_lock(&fs->mmu);
+		rc = tm_walk(fs->model, "", snap_entry, &s);
+		pthread_mutex_unlock(&fs->mmu);
+	}
+	/* What main has that the records do not: removed. */
+	json_object_foreach(s.head, path, v)
+	{
+		if (rc < 0)
+			break;
+		rc = vs_stage_remove(fs->vs, path);
+		s.staged++;
+	}
+	json_decref(s.head);
+	*staged = s.staged;
+	return rc;
+}
+
+static int recover(struct hz_fs *fs, struct mount_ctx *m, json_t *report)
+{
+	size_t jblobs = 0, lost = 0, versioned = 0, staged = 0, i;
+	uint64_t jtorn = 0;
+	hc_actor self;
+	int rc = 0;
+
+	hc_actor_self(&self);
+	vs_journal_replayed(fs->vs, &jblobs, &jtorn);
+	if (jblobs || jtorn) {
+		/* Content of versions not yet committed when it stopped. */
+		json_object_set_new(report, "journal_blobs",
+				    json_integer((json_int_t)jblobs));
+		if (jtorn)
+			json_object_set_new(report, "journal_torn_bytes",
+					    json_integer((json_int_t)jtorn));
+	}
+	/* The acts the crash cut between their record and their doing. */
+	for (i = 0; rc == 0 && i < m->nreverted; i++) {
+		char *path = NULL;
+		const char *op = tm_act_type(fs->model, m->reverted[i]);
+
+		rc = hz_record(fs, "failed", &self,
+			       json_pack("{s:I,s:s,s:s}", "of",
+					 (json_int_t)m->reverted[i], "op",
+					 op ? op : "", "why", "crash"),
+			       NULL);
+		free(path);
+	}
+	if (m->nreverted)
+		json_object_set_new(report, "undone",
+				    json_integer((json_int_t)m->nreverted));
+	if (json_array_size(m->given))
+		json_object_set_new(report, "given", json_copy(m->given));
+	fs->commit_first = m->scan.covered;
+	if (rc == 0)
+		rc = orphan_commit(fs, m->scan.main, &self);
+	if (rc == 0)
+		rc = recover_lost(fs, m->scan.recent, &self, &lost);
+	if (rc == 0)
+		rc = recover_pending(fs, &self, &versioned);
+	if (rc == 0 && m->crashed)
+		rc = recover_snapshot(fs, &staged);
+	if (rc < 0)
+		return rc;
+	json_object_set_new(report, "versioned",
+			    json_integer((json_int_t)versioned));
+	json_object_set_new(report, "restaged",
+			    json_integer((json_int_t)staged));
+	if (lost)
+		json_object_set_new(report, "lost",
+				    json_integer((json_int_t)lost));
+	if (versioned || staged || lost || m->nreverted) {
+		fuse_log(FUSE_LOG_NOTICE,
+			 "hozen: recovered %zu unversioned file(s), %zu "
+			 "snapshot change(s), %zu act(s) undone\n",
+			 versioned, staged, m->nreverted);
+		rc = hz_commit(fs, "recovery");
+	}
+	return rc;
+}
+
+/* --------------------------------------------------------------- mount */
 
 /* Room kept on the store's disk so that a full disk can still be sealed. */
 #define RESERVE_BYTES (8 << 20)
@@ -560,75 +799,48 @@ static int step_commit(struct hz_fs *fs, void *arg)
 	return rc < 0 ? rc : hz_commit(fs, "unmount");
 }
 
+/*
+ * The unmount record, with the seal of the tree as the session leaves
+ * it (STORE/seal, named by its SHA-256).
+ */
 static int step_unmount(struct hz_fs *fs, void *arg)
 {
+	uint8_t sha[HC_HASH_LEN];
+	char hex[HC_HEX_LEN + 1], *buf = NULL;
+	uint64_t files = 0;
+	size_t len = 0;
 	hc_actor self;
+	json_t *f;
+	int rc;
 
 	hc_actor_self(&self);
-	return hz_record(fs, "unmount", &self,
-			 json_pack("{s:s}", "mountpoint", (const char *)arg),
-			 NULL);
+	f = json_pack("{s:s}", "mountpoint", (const char *)arg);
+	pthread_mutex_lock(&fs->mmu);
+	rc = fs_seal_make(fs->model, fs->treefd, &buf, &len, &files);
+	pthread_mutex_unlock(&fs->mmu);
+	if (rc == 0)
+		rc = hc_sha256(buf, len, sha);
+	if (rc == 0)
+		rc = hc_atomic_write(hc_store_fd(fs->store), FS_SEAL_FILE, buf,
+				     len, 0600);
+	free(buf);
+	if (rc == 0) {
+		hc_hex(sha, HC_HASH_LEN, hex);
+		json_object_set_new(f, "seal",
+				    json_pack("{s:s,s:I}", "sha256", hex,
+					      "files", (json_int_t)files));
+	} else {
+		/* Without a seal the next mount reads every file. */
+		fuse_log(FUSE_LOG_WARNING, "hozen: cannot seal the tree: %s\n",
+			 hc_error_message());
+	}
+	return hz_record(fs, "unmount", &self, f, NULL);
 }
 
 static int step_checkpoint(struct hz_fs *fs, void *arg)
 {
 	(void)arg;
 	return checkpoint(fs);
-}
-
-static int open_store(struct hz_fs *fs, json_t *report)
-{
-	struct hc_verify_options vo = {.allow_unsealed = 1};
-	struct hc_recover_report rrep;
-	struct hc_verify_report vrep;
-	hc_actor self;
-	int rc;
-
-	hc_actor_self(&self);
-	rc = hc_store_open(&fs->store, fs->opts.store);
-	if (rc == 0)
-		rc = hc_store_origin(fs->store, &fs->origin);
-	if (rc == 0)
-		rc = hc_store_private_key(fs->store, fs->opts.passphrase,
-					  &fs->key);
-	if (rc < 0)
-		return rc;
-	/* A crash may have left a torn line or an unwritten checkpoint. */
-	rc = hc_store_recover(fs->store, fs->key, &self, &rrep);
-	if (rc == HC_EVERIFY && fs->opts.force) {
-		json_object_set_new(report, "forced",
-				    json_string(hc_error_message()));
-		rc = 0;
-	}
-	if (rc == HC_EVERIFY || rc == HC_EFORMAT)
-		return hc_error_prefix(rc, "cannot recover the store (mount "
-					   "--force to mount it anyway)");
-	if (rc < 0)
-		return rc; /* e.g. HC_EBUSY: it is mounted already */
-	rc = load_order(fs, report);
-	if (rc < 0)
-		return rc;
-	if (rrep.torn)
-		json_object_set_new(report, "torn",
-				    json_pack("{s:I,s:s}", "bytes",
-					      (json_int_t)rrep.torn_bytes,
-					      "saved", rrep.torn_saved));
-	rc = hc_verify_store(fs->store, &vo, &vrep);
-	if (rc < 0)
-		return rc;
-	if (vrep.verdict != HC_VALID) {
-		if (!fs->opts.force)
-			return hc_error_set(HC_EVERIFY,
-					    "the store fails verification at "
-					    "%s: %s; 'hozen verify' shows why "
-					    "(mount --force mounts it anyway, "
-					    "and records that)",
-					    vrep.where, vrep.reason);
-		json_object_set_new(report, "forced",
-				    json_pack("{s:s,s:s}", "where", vrep.where,
-					      "reason", vrep.reason));
-	}
-	return 0;
 }
 
 static void fs_free(struct hz_fs *fs)
@@ -640,13 +852,41 @@ static void fs_free(struct hz_fs *fs)
 	hc_key_free(fs->key);
 	hz_virt_free(fs);
 	hz_nodes_free(fs);
+	tm_free(fs->model);
+	fs->model = NULL;
 	if (fs->treefd >= 0)
 		close(fs->treefd);
 	if (fs->mountfd >= 0)
 		close(fs->mountfd);
 	hc_store_free(fs->store);
 	pthread_mutex_destroy(&fs->cmu);
+	pthread_mutex_destroy(&fs->mmu);
 	pthread_cond_destroy(&fs->ccv);
+}
+
+static void mount_ctx_release(struct mount_ctx *m)
+{
+	fs_scan_release(&m->scan);
+	case_replay_free(m->cr);
+	hc_findings_free(m->findings);
+	json_decref(m->seal);
+	json_decref(m->given);
+	free(m->reverted);
+}
+
+/* 1 if the directory path holds anything. */
+static int not_empty(const char *path)
+{
+	struct dirent *de;
+	DIR *d = opendir(path);
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d)))
+		found = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return found;
 }
 
 static int daemonize(int *fd_out);
@@ -666,12 +906,46 @@ static json_t *options_json(const struct fs_options *o)
 				      : "preserve");
 }
 
+/*
+ * Everything the store holds against the chain, before serving it: the
+ * chain and checkpoints, the case, main (the last recorded commit), the
+ * live tree (reconciled after a crash).  Fills m; refuses a store that
+ * fails unless forced.
+ */
+static int check_store(struct hz_fs *fs, struct mount_ctx *m, json_t *report)
+{
+	char head[41] = "";
+	int rc;
+
+	rc = open_store(fs, m, report);
+	if (rc < 0)
+		return rc;
+	if (!hc_findings_count(m->findings)) {
+		rc = vs_head(fs->vs, head);
+		if (rc < 0)
+			return rc;
+		/* A commit the daemon made but died before recording is
+		 * recorded by the recovery: it names its records. */
+		if (m->scan.main[0] && rc == 1)
+			hc_findings_add(m->findings, -1, 0, "git/" VS_REF,
+					"the chain's last commit %s is not on "
+					"main (the repository was emptied or "
+					"replaced)",
+					m->scan.main);
+		rc = check_tree(fs, m);
+		if (rc < 0)
+			return rc;
+	}
+	return judge(fs, m, report);
+}
+
 int fs_mount(const struct fs_options *opts)
 {
 	struct hc_log_options lo = {.flush_ms = 5};
 	struct vs_options vo = {0};
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *cfg = NULL;
+	struct mount_ctx m;
 	struct hz_fs fs;
 	json_t *report = json_object();
 	hc_actor self;
@@ -679,6 +953,7 @@ int fs_mount(const struct fs_options *opts)
 	int rc, mounted = 0, i, ready_fd = -1;
 
 	memset(&fs, 0, sizeof(fs));
+	memset(&m, 0, sizeof(m));
 	fs.opts = *opts;
 	fs.treefd = fs.mountfd = fs.reserve_fd = -1;
 	if (!fs.opts.commit_every)
@@ -688,6 +963,7 @@ int fs_mount(const struct fs_options *opts)
 	if (!fs.opts.checkpoint_s)
 		fs.opts.checkpoint_s = 60;
 	pthread_mutex_init(&fs.cmu, NULL);
+	pthread_mutex_init(&fs.mmu, NULL);
 	{
 		pthread_condattr_t ca;
 
@@ -697,9 +973,37 @@ int fs_mount(const struct fs_options *opts)
 		pthread_condattr_destroy(&ca);
 	}
 	hc_actor_self(&self);
-	umask(0);
+	/*
+	 * Nothing of the store for anyone else: git's files and every file
+	 * hozen makes are the owner's alone.  What the tree holds gets the
+	 * mode its record says, set explicitly.
+	 */
+	umask(077);
 
-	rc = open_store(&fs, report);
+	mnt = realpath(opts->mountpoint, NULL);
+	if (!mnt) {
+		rc = hc_error_set(HC_ESYS, "cannot use mount point '%s'",
+				  opts->mountpoint);
+		goto out;
+	}
+	if (!opts->nonempty && not_empty(mnt)) {
+		rc = hc_error_set(HC_EINVAL,
+				  "the mount point '%s' is not empty: the "
+				  "mount would hide what is in it (mount "
+				  "--nonempty to do so anyway)",
+				  mnt);
+		goto out;
+	}
+	rc = hc_findings_new(&m.findings);
+	if (rc == 0)
+		rc = case_replay_new(&m.cr);
+	if (rc == 0)
+		rc = fs_scan_init(&m.scan, m.findings, NULL);
+	if (rc == 0 && !(m.given = json_array()))
+		rc = hc_error_set(HC_ENOMEM, "out of memory");
+	if (rc < 0)
+		goto out;
+	rc = hc_store_open(&fs.store, fs.opts.store);
 	if (rc < 0)
 		goto out;
 	fs.treefd = openat(hc_store_fd(fs.store), "tree",
@@ -710,14 +1014,21 @@ int fs_mount(const struct fs_options *opts)
 		rc = hc_error_set(HC_ESYS, "cannot open the store's tree");
 		goto out;
 	}
-	reserve_make(&fs);
-	rc = hz_nodes_init(&fs);
-	if (rc < 0)
-		goto out;
 	vo.lfs_threshold = opts->lfs_threshold;
 	/* Objects are made durable a batch at a time (vs_sync, commits). */
 	vo.fsync = 0;
 	rc = vs_open(&fs.vs, hc_store_fd(fs.store), &vo);
+	if (rc < 0)
+		goto out;
+	m.scan.vs = fs.vs;
+	rc = check_store(&fs, &m, report);
+	if (rc < 0)
+		goto out;
+	/* The model the checks built is the daemon's from now on. */
+	fs.model = m.scan.model;
+	m.scan.model = NULL;
+	reserve_make(&fs);
+	rc = hz_nodes_init(&fs);
 	if (rc == 0)
 		rc = hz_virt_init(&fs);
 	if (rc < 0)
@@ -760,12 +1071,6 @@ int fs_mount(const struct fs_options *opts)
 		rc = hc_error_set(HC_ESYS, "cannot set signal handlers");
 		goto out;
 	}
-	mnt = realpath(opts->mountpoint, NULL);
-	if (!mnt) {
-		rc = hc_error_set(HC_ESYS, "cannot use mount point '%s'",
-				  opts->mountpoint);
-		goto out;
-	}
 	if (fuse_session_mount(fs.se, mnt) < 0) {
 		rc = hc_error_set(HC_ESYS,
 				  "cannot mount on '%s' (is /dev/fuse "
@@ -791,7 +1096,7 @@ int fs_mount(const struct fs_options *opts)
 	rc = hc_log_open(&fs.log, hc_store_fd(fs.store), &lo, NULL);
 	if (rc < 0)
 		goto out;
-	rc = recover_versions(&fs, report);
+	rc = recover(&fs, &m, report);
 	if (rc == 0)
 		rc = hz_virt_load(&fs); /* /.hozen/versions */
 	if (rc < 0)
@@ -866,6 +1171,7 @@ out:
 	free(mnt);
 	free(store_abs);
 	free(fsname);
+	mount_ctx_release(&m);
 	fs_free(&fs);
 	return rc;
 parent:
@@ -880,6 +1186,7 @@ parent:
 	free(mnt);
 	free(store_abs);
 	free(fsname);
+	mount_ctx_release(&m);
 	fs_free(&fs);
 	return rc < 0 ? rc : 0;
 }
@@ -957,6 +1264,75 @@ static void tell_parent(int *fd, int code, const char *msg)
 
 /* ------------------------------------------------------------- unmount */
 
+/*
+ * 1 if the last session of the log in chainfd ended with its unmount
+ * record (the last mount or unmount record is an unmount), 0 if not, or
+ * a negative code.  Reads only the end of the last segment.
+ */
+static int last_session_sealed(int chainfd)
+{
+	char name[32] = "", *buf = NULL, *end, *line;
+	struct dirent *de;
+	struct stat st;
+	off_t from;
+	ssize_t n;
+	DIR *d;
+	int fd, dfd, rc = 0;
+
+	dfd = dup(chainfd);
+	if (dfd < 0 || !(d = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
+		return hc_error_set(HC_ESYS, "cannot list the chain");
+	}
+	while ((de = readdir(d)))
+		if (strlen(de->d_name) == 24 &&
+		    !strcmp(de->d_name + 20, ".log") &&
+		    strcmp(de->d_name, name) > 0)
+			snprintf(name, sizeof(name), "%s", de->d_name);
+	closedir(d);
+	fd = name[0] ? openat(chainfd, name,
+			      O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+		     : -1;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return hc_error_set(HC_ESYS, "cannot read the chain");
+	}
+	from = st.st_size > (4 << 20) ? st.st_size - (4 << 20) : 0;
+	buf = malloc((size_t)(st.st_size - from) + 1);
+	n = buf ? pread(fd, buf, (size_t)(st.st_size - from), from) : -1;
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		return hc_error_set(HC_ESYS, "cannot read the chain");
+	}
+	buf[n] = '\0';
+	/* From the last line back: the first mount or unmount decides. */
+	for (end = buf + n; end > buf; end = line) {
+		json_t *j, *type;
+
+		*end = '\0';
+		line = end;
+		while (line > buf && line[-1] != '\n')
+			line--;
+		j = json_loads(line, 0, NULL);
+		type = json_object_get(j, "type");
+		if (json_is_string(type) &&
+		    (!strcmp(json_string_value(type), "unmount") ||
+		     !strcmp(json_string_value(type), "mount"))) {
+			rc = !strcmp(json_string_value(type), "unmount");
+			json_decref(j);
+			break;
+		}
+		json_decref(j);
+		if (line > buf)
+			line--; /* the newline before */
+	}
+	free(buf);
+	return rc;
+}
+
 int fs_unmount(const char *mountpoint, unsigned timeout_s)
 {
 	struct mntent *me, ment;
@@ -1014,6 +1390,17 @@ int fs_unmount(const char *mountpoint, unsigned timeout_s)
 		}
 		usleep(20000);
 	}
+	/* Sealed means an unmount record ends the last session. */
+	rc = last_session_sealed(fd);
+	if (rc == 0)
+		rc = hc_error_set(HC_EVERIFY,
+				  "'%s' is unmounted, but its daemon did not "
+				  "seal the store (it was killed or died): "
+				  "mount it again to recover and seal it, or "
+				  "run 'hozen recover %s'",
+				  store, store);
+	else if (rc == 1)
+		rc = 0;
 out:
 	if (fd >= 0)
 		close(fd);

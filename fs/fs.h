@@ -28,6 +28,7 @@ struct fs_options {
 	int worm;		/* files immutable once closed */
 	int log_reads;		/* record every open for reading */
 	int force;		/* mount even if verification fails */
+	int nonempty;		/* mount over a directory that is not empty */
 	int debug;		/* FUSE debug output */
 	/*
 	 * Do not serve getxattr/listxattr: the kernel asks for
@@ -76,22 +77,30 @@ int fs_unmount(const char *mountpoint, unsigned timeout_s);
 /* What fs_verify found. */
 struct fs_verify_report {
 	int ok;		   /* everything agrees */
+	int live;	   /* the store is mounted: its tree was not checked */
 	uint64_t versions; /* version records checked against git */
 	uint64_t commits;  /* commit records checked against git */
-	uint64_t files;	   /* live files checked against their version */
-	int64_t fail_seq;  /* the record that disagrees, or -1 */
-	char where[512];   /* record location, or tree/PATH */
+	uint64_t files;	   /* names of the live tree checked */
+	uint64_t hashed;   /* live files whose content was hashed */
+	uint64_t bytes;	   /* bytes of it */
+	uint64_t pending;  /* files written since their last version */
+	uint64_t problems; /* findings added */
+	int64_t fail_seq;  /* the first finding's record, or -1 */
+	char where[512];   /* its location: record, git, tree/PATH */
 	char reason[512];
 };
 
 /*
- * Check what the chain says of files (run after the chain verified): every
- * version record names content in git with the SHA-256 and size it gives
- * (blob or LFS object), every commit record names a commit covering the
- * records it claims, and every live file in tree/ holds its last version.
- * Returns 0 with the findings in *out (and every problem added to
- * findings, which may be NULL), or a negative code when it could not
- * check.  A store never mounted has nothing to check.
+ * Check what the chain says of files (run after the chain verified):
+ * every version record names content in git with the SHA-256 and size it
+ * gives (blob or LFS object), every commit record names a commit covering
+ * the records it claims, and the live tree is what the records make it
+ * (docs/FORMAT.md §8.5): every name, type, mode, owner, symlink target
+ * and hard link, every file's content its last version, nothing the
+ * records do not explain; the seal of the last unmount.  A mounted store
+ * is checked but for its tree (report->live).  Returns 0 with a summary
+ * in *out and every problem added to findings (which may be NULL), or a
+ * negative code when it could not check.
  */
 int fs_verify(const char *store, hc_findings *findings,
 	      struct fs_verify_report *out);

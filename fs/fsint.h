@@ -3,10 +3,16 @@
  *
  * Locking: `tlock` protects the node table and every node's nlookup;
  * `names` (a rwlock) protects every node's parent and name; a node's
- * `mu` protects its versioning state; `cmu` protects the commit state.
- * Order: names, then tlock or a node's mu (never both), then cmu.  The
- * nodes of /.hozen/ are virt.c's: their parent and name never change,
- * and virt.c's own lock protects the counts of those it makes.
+ * `io` (a rwlock) is held shared by every change of its content (a
+ * write, a truncation, an fallocate) from its record to its act, and
+ * exclusively while the node is versioned or its version stops sharing
+ * its blocks, so that a version is exactly the content its record names;
+ * a node's `mu` protects its versioning state; `mmu` serialises
+ * appending a record with applying it to the model; `cmu` protects the
+ * commit state.  Order: names, then io, then tlock or mu (never both),
+ * then cmu, then mmu.  The nodes of /.hozen/ are virt.c's: their parent
+ * and name never change, and virt.c's own lock protects the counts of
+ * those it makes.
  */
 #ifndef HOZEN_FS_INT_H
 #define HOZEN_FS_INT_H
@@ -23,10 +29,15 @@
 #include "fs.h"
 #include "hashchain.h"
 #include "history.h"
+#include "model.h"
 #include "versions.h"
 
-/* hz_node.lfs_mark: whether break_link() has work; under the node's mu. */
-enum { LFS_UNKNOWN = 0, LFS_NONE, LFS_MARKED };
+/*
+ * A file whose last version shares its blocks (the version's LFS object
+ * is a hard link to it) carries this xattr, whose value is the object's
+ * name (the content's SHA-256 in hex).
+ */
+#define HZ_LFS_MARK "trusted.hozen.lfs"
 
 /* New content held for the next commit before the committer is woken. */
 #define HZ_BATCH_BYTES (32u << 20)
@@ -63,27 +74,37 @@ struct hz_node {
 	struct hz_node *parent; /* names; NULL for the root */
 	char *name;		/* names */
 
+	uint64_t fid; /* the file's identity (model.h), TM_NONE unknown */
+
+	pthread_rwlock_t io; /* content changes (shared) / versions (excl.) */
+	/*
+	 * Its last version shares its blocks: the LFS object lfs_hex is a
+	 * hard link to it, and must get blocks of its own before the
+	 * content changes (io held exclusively to change it).
+	 */
+	int shared;
+	char lfs_hex[HC_HEX_LEN + 1];
+
 	pthread_mutex_t mu;
 	int dirty;	  /* written since its last version */
 	unsigned writers; /* open handles with write access */
 	uint64_t wgen;	  /* count of writes, for the streaming hash */
-	int versioned;	  /* a version of it exists (WORM: immutable) */
-	char blob[41];	  /* its last version's git blob, "" if none */
+	int locked;	  /* WORM: a version under a WORM mount (the model's) */
 	/*
 	 * It has no security.capability: with the writeback cache the
 	 * kernel asks before every write(2), so the answer is cached.
 	 */
 	int nocaps;
-	int lfs_mark;  /* LFS_*: its file is (not) also an LFS object */
 	int virt;      /* a node of /.hozen/ (VIRT_*), 0 for the live tree */
 	unsigned mode; /* git file mode of that version */
+	char blob[41]; /* /.hozen/: the blob it shows */
 };
 
 /* An open file. */
 struct hz_file {
 	int fd;
 	struct hz_node *node;
-	hc_actor actor; /* the opener: writes are attributed to it */
+	hc_actor actor; /* the opener: the kernel's own writes are its */
 	int writable;
 	/* SHA-256 of the content while it is written from 0 in order */
 	hc_sha256_ctx *hash;
@@ -108,6 +129,10 @@ struct hz_fs {
 	struct hz_node root;
 
 	pthread_rwlock_t names;
+
+	/* The live tree as the records made it; mmu held (model.h). */
+	tm_model *model;
+	pthread_mutex_t mmu;
 
 	pthread_mutex_t cmu;
 	pthread_cond_t ccv;
@@ -143,7 +168,7 @@ void hz_node_forget(struct hz_fs *fs, struct hz_node *n, uint64_t nlookup);
 void hz_node_rehash(struct hz_fs *fs, struct hz_node *n, dev_t dev, ino_t ino,
 		    struct file_handle *h);
 /* Report the link count without the LFS object sharing the inode. */
-void hz_fix_nlink(int fd, struct stat *st);
+void hz_fix_nlink(struct hz_node *n, struct stat *st);
 /* The node of name in the directory pfd if the table has it, or NULL. */
 struct hz_node *hz_node_find(struct hz_fs *fs, int pfd, const char *name);
 /* Free n if nothing needs it any more (call after it stops being dirty). */
@@ -157,11 +182,6 @@ char *hz_child_path(struct hz_fs *fs, struct hz_node *parent, const char *name);
 void hz_node_rename(struct hz_fs *fs, struct hz_node *n, struct hz_node *parent,
 		    const char *name);
 
-/*
- * openat(dirfd, path, flags) for paths of any length (beyond PATH_MAX),
- * walking directories without following symlinks.  -1 and errno.
- */
-int hz_openat_long(int dirfd, const char *path, int flags);
 
 /*
  * virt.c: the read-only /.hozen/ directory.  Errors of the calls made by
@@ -214,11 +234,22 @@ void hz_virt_versioned(struct hz_fs *fs, const char *path,
 		       const struct vs_version *v, const char *time);
 
 /* record.c */
-/* The actor of a request (cached per pid for a short while). */
+/*
+ * The actor of a request, read from /proc as the request comes: the
+ * process (tgid), its comm and exe, and the thread when it is not the
+ * main one; uid and gid as the request gives them.
+ */
 void hz_actor(struct hz_fs *fs, fuse_req_t req, hc_actor *out);
 /* Set path (or path_b64 for names that are not UTF-8) in fields. */
 int hz_json_path(json_t *fields, const char *key, const char *path);
-/* Append a record; fields is consumed.  0 or a negative HC_E* code. */
+/* A name of fid now (the model's first), malloc'd; NULL if it has none. */
+char *hz_fid_path(struct hz_fs *fs, uint64_t fid);
+/* Set "path" (a name of fid, if it has one) and "fid" in fields. */
+int hz_json_file(json_t *fields, struct hz_fs *fs, uint64_t fid);
+/*
+ * Append a record and apply it to the model, in the chain's order;
+ * fields is consumed.  0 or a negative HC_E* code (nothing appended).
+ */
 int hz_record(struct hz_fs *fs, const char *type, const hc_actor *actor,
 	      json_t *fields, uint64_t *seq_out);
 /*
@@ -226,9 +257,17 @@ int hz_record(struct hz_fs *fs, const char *type, const hc_actor *actor,
  * hz_record ("" before the first).
  */
 const char *hz_record_time(void);
-/* Record a refused attempt (op, path, errno); returns -err. */
+/* Record a refused attempt (op, path, fid or TM_NONE, errno): -err. */
 int hz_refuse(struct hz_fs *fs, const hc_actor *actor, const char *op,
-	      const char *path, int err);
+	      const char *path, uint64_t fid, int err);
+/*
+ * The act of record `of` did not happen (errno err): record that (the
+ * model undoes it) and return -err.  path and to name the entries it
+ * was about (may be NULL), fid the file (or TM_NONE).
+ */
+int hz_failed(struct hz_fs *fs, const hc_actor *actor, uint64_t of,
+	      const char *op, int err, const char *path, const char *to,
+	      uint64_t fid);
 /* Map an HC_E* code to a negative errno for FUSE. */
 int hz_errno(int code);
 
@@ -242,11 +281,6 @@ int hz_preserve(struct hz_fs *fs, struct hz_node *n, const hc_actor *actor,
  * close never came).  The daemon is the actor; why says when.
  */
 int hz_version_dirty(struct hz_fs *fs, const char *why);
-/*
- * Stage what stands at path in the live tree now (a file, a symlink, or
- * a directory and everything in it), as after a rename.
- */
-int hz_restage_path(struct hz_fs *fs, const char *path);
 /* Commit staged versions now (records up to the current head). */
 int hz_commit(struct hz_fs *fs, const char *why);
 

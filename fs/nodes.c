@@ -41,7 +41,9 @@ int hz_nodes_init(struct hz_fs *fs)
 	fs->root.ino = st.st_ino;
 	fs->root.nlookup = 2;
 	fs->root.name = strdup("");
+	fs->root.fid = TM_ROOT;
 	pthread_mutex_init(&fs->root.mu, NULL);
+	pthread_rwlock_init(&fs->root.io, NULL);
 	pthread_mutex_init(&fs->tlock, NULL);
 	pthread_rwlock_init(&fs->names, NULL);
 	return fs->root.name ? 0 : hc_error_set(HC_ENOMEM, "out of memory");
@@ -50,6 +52,7 @@ int hz_nodes_init(struct hz_fs *fs)
 static void node_free(struct hz_node *n)
 {
 	pthread_mutex_destroy(&n->mu);
+	pthread_rwlock_destroy(&n->io);
 	free(n->handle);
 	free(n->name);
 	free(n);
@@ -72,6 +75,7 @@ void hz_nodes_free(struct hz_fs *fs)
 	free(fs->buckets);
 	free(fs->root.name);
 	pthread_mutex_destroy(&fs->root.mu);
+	pthread_rwlock_destroy(&fs->root.io);
 	fs->buckets = NULL;
 }
 
@@ -206,6 +210,99 @@ static struct hz_node *find_locked(struct hz_fs *fs, size_t b,
 	return NULL;
 }
 
+/*
+ * A mark of an older daemon ("1"): find the object by the content's
+ * SHA-256; 1 and hex if it is this very inode.
+ */
+static int hz_lfs_legacy(struct hz_fs *fs, int pathfd, const struct stat *st,
+			 char hex[HC_HEX_LEN + 1])
+{
+	uint8_t sha[HC_HASH_LEN], *buf;
+	hc_sha256_ctx *c = NULL;
+	char proc[64];
+	ssize_t k;
+	int fd, rc;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pathfd);
+	fd = open(proc, O_RDONLY | O_CLOEXEC);
+	buf = malloc(1 << 20);
+	rc = fd >= 0 && buf ? hc_sha256_new(&c) : -1;
+	while (rc == 0 && (k = read(fd, buf, 1 << 20)) > 0)
+		rc = hc_sha256_update(c, buf, (size_t)k);
+	if (rc == 0)
+		rc = hc_sha256_final(c, sha);
+	hc_sha256_free(c);
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		return 0;
+	hc_hex(sha, HC_HASH_LEN, hex);
+	if (vs_lfs_is(fs->vs, hex, st)) {
+		(void)setxattr(proc, HZ_LFS_MARK, hex, HC_HEX_LEN, 0);
+		return 1;
+	}
+	(void)removexattr(proc, HZ_LFS_MARK);
+	return 0;
+}
+
+/*
+ * What a new node is: its fid (the mark the daemon sets at creation, or
+ * the model's for its path), whether it is WORM-locked (the model), and
+ * whether its last version still shares its blocks (the LFS mark names
+ * an object that is this very inode; a stale mark, left by a crash
+ * after the object got blocks of its own, is removed).
+ */
+static void node_identify(struct hz_fs *fs, struct hz_node *n, int pfd,
+			  const char *name, struct hz_node *parent,
+			  const struct stat *st)
+{
+	char proc[64], val[HC_HEX_LEN + 1], *end, *path;
+	struct tm_info info;
+	ssize_t len;
+	int fd;
+
+	n->fid = TM_NONE;
+	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		len = getxattr(proc, TM_XATTR_FID, val, sizeof(val) - 1);
+		if (len > 0) {
+			val[len] = '\0';
+			errno = 0;
+			n->fid = strtoull(val, &end, 10);
+			if (*end || errno)
+				n->fid = TM_NONE;
+		}
+		if (S_ISREG(st->st_mode) && st->st_nlink > 1) {
+			len = getxattr(proc, HZ_LFS_MARK, val, sizeof(val) - 1);
+			if (len == HC_HEX_LEN) {
+				val[len] = '\0';
+				if (vs_lfs_is(fs->vs, val, st)) {
+					n->shared = 1;
+					memcpy(n->lfs_hex, val, sizeof(val));
+				} else {
+					(void)removexattr(proc, HZ_LFS_MARK);
+				}
+			} else if (len >= 0) {
+				/* An older mark without its object's name. */
+				n->shared =
+					hz_lfs_legacy(fs, fd, st, n->lfs_hex);
+			}
+		}
+		close(fd);
+	}
+	path = n->fid == TM_NONE ? hz_child_path(fs, parent, name) : NULL;
+	pthread_mutex_lock(&fs->mmu);
+	if (path && fs->model && tm_lookup(fs->model, path, &n->fid) < 0)
+		n->fid = TM_NONE;
+	if (n->fid != TM_NONE && fs->model &&
+	    tm_get(fs->model, n->fid, &info) == 0)
+		n->locked = info.locked;
+	pthread_mutex_unlock(&fs->mmu);
+	free(path);
+}
+
 int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 		   const char *name, struct fuse_entry_param *e,
 		   struct hz_node **out)
@@ -220,14 +317,6 @@ int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 	e->entry_timeout = 1.0;
 	if (fstatat(pfd, name, &e->attr, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	if (S_ISREG(e->attr.st_mode) && e->attr.st_nlink > 1) {
-		int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-
-		if (fd >= 0) {
-			hz_fix_nlink(fd, &e->attr);
-			close(fd);
-		}
-	}
 	h = malloc(sizeof(*h) + HANDLE_MAX);
 	if (!h)
 		return -ENOMEM;
@@ -260,6 +349,8 @@ int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 	n->parent = parent;
 	n->nlookup = 1;
 	pthread_mutex_init(&n->mu, NULL);
+	pthread_rwlock_init(&n->io, NULL);
+	node_identify(fs, n, pfd, name, parent, &e->attr);
 
 	pthread_mutex_lock(&fs->tlock);
 	/* Another thread may have added it meanwhile. */
@@ -276,6 +367,8 @@ int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 	parent->children++;
 	pthread_mutex_unlock(&fs->tlock);
 found:
+	if (n->shared && S_ISREG(e->attr.st_mode) && e->attr.st_nlink > 1)
+		e->attr.st_nlink--; /* the LFS object is not a name of it */
 	e->ino = hz_node_ino(fs, n);
 	if (out)
 		*out = n;
@@ -339,44 +432,6 @@ void hz_node_release(struct hz_fs *fs, struct hz_node *n)
 		hz_node_forget(fs, n, 0);
 }
 
-int hz_openat_long(int dirfd, const char *path, int flags)
-{
-	const char *p = path, *slash;
-	int fd = dirfd, next, err;
-
-	/* Short paths in one call; long ones a directory at a time. */
-	if (strlen(path) < PATH_MAX / 2)
-		return openat(dirfd, path, flags | O_CLOEXEC);
-	while ((slash = strchr(p, '/'))) {
-		char *name = strndup(p, (size_t)(slash - p));
-
-		if (!name) {
-			errno = ENOMEM;
-			next = -1;
-		} else {
-			next = openat(fd, name,
-				      O_PATH | O_DIRECTORY | O_NOFOLLOW |
-					      O_CLOEXEC);
-		}
-		err = errno;
-		free(name);
-		if (fd != dirfd)
-			close(fd);
-		if (next < 0) {
-			errno = err;
-			return -1;
-		}
-		fd = next;
-		p = slash + 1;
-	}
-	next = openat(fd, p, flags | O_CLOEXEC);
-	err = errno;
-	if (fd != dirfd)
-		close(fd);
-	errno = err;
-	return next;
-}
-
 struct hz_node *hz_node_find(struct hz_fs *fs, int pfd, const char *name)
 {
 	struct file_handle *h;
@@ -423,14 +478,9 @@ void hz_node_rehash(struct hz_fs *fs, struct hz_node *n, dev_t dev, ino_t ino,
 	pthread_mutex_unlock(&fs->tlock);
 }
 
-void hz_fix_nlink(int fd, struct stat *st)
+void hz_fix_nlink(struct hz_node *n, struct stat *st)
 {
-	char proc[64], mark[8];
-
-	/* A large file shares its inode with its LFS object: not a link. */
-	if (!S_ISREG(st->st_mode) || st->st_nlink < 2)
-		return;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (getxattr(proc, "trusted.hozen.lfs", mark, sizeof(mark)) >= 0)
+	/* A version that shares a file's blocks is not a name of it. */
+	if (S_ISREG(st->st_mode) && st->st_nlink > 1 && n->shared)
 		st->st_nlink--;
 }

@@ -2,6 +2,16 @@
  * ops.c - the FUSE low-level operations: a passthrough to STORE/tree that
  * records every change in the chain and versions every file in git.
  *
+ * Every change is recorded before it is made, and if its record cannot
+ * be written it is not made: the caller gets the error.  An act that
+ * fails after its record gets a `failed` record naming it (the model
+ * undoes it).  A change of a file's content holds the node's io lock
+ * shared from its record to its act, and a version holds it exclusively,
+ * so a version's record names exactly the content it stored; a version
+ * that shares the file's blocks (a large file's LFS object, linked, not
+ * copied) gets blocks of its own before any change of the file, on
+ * every path that can change it.
+ *
  * Errors become -errno here and only here (replies); refused attempts are
  * recorded by hz_refuse.
  */
@@ -36,9 +46,67 @@ static char *path_of(struct hz_fs *fs, struct hz_node *n)
 	return p ? p : strdup("?");
 }
 
-/* Record an event with path; fields may be NULL (then a new object). */
+/* The fid of the name path now (the model's), or TM_NONE. */
+static uint64_t path_fid(struct hz_fs *fs, const char *path)
+{
+	uint64_t fid = TM_NONE;
+
+	if (!path)
+		return TM_NONE;
+	pthread_mutex_lock(&fs->mmu);
+	if (tm_lookup(fs->model, path, &fid) < 0)
+		fid = TM_NONE;
+	pthread_mutex_unlock(&fs->mmu);
+	return fid;
+}
+
+/* The fid of node n: its mark, or what the model says of its name. */
+static uint64_t node_fid(struct hz_fs *fs, struct hz_node *n)
+{
+	char *path;
+
+	if (n == &fs->root)
+		return TM_ROOT;
+	if (n->fid != TM_NONE)
+		return n->fid;
+	path = hz_node_path(fs, n);
+	n->fid = path_fid(fs, path);
+	free(path);
+	return n->fid;
+}
+
+/* What the model says of fid; 0 or HC_ENOENT. */
+static int fid_info(struct hz_fs *fs, uint64_t fid, struct tm_info *out)
+{
+	int rc;
+
+	pthread_mutex_lock(&fs->mmu);
+	rc = tm_get(fs->model, fid, out);
+	pthread_mutex_unlock(&fs->mmu);
+	return rc;
+}
+
+/*
+ * Record an event about file fid (fields gets its "path", a name it has
+ * now, and "fid"); fields may be NULL (then a new object).
+ */
+static int record_file(struct hz_fs *fs, const char *type,
+		       const hc_actor *actor, uint64_t fid, json_t *fields,
+		       uint64_t *seq)
+{
+	if (!fields)
+		fields = json_object();
+	if (fields && hz_json_file(fields, fs, fid) < 0) {
+		json_decref(fields);
+		fields = NULL;
+	}
+	return hz_record(fs, type, actor, fields, seq);
+}
+
+/* Record an event naming path (and fid, unless TM_NONE). */
 static int record_path(struct hz_fs *fs, const char *type,
-		       const hc_actor *actor, const char *path, json_t *fields)
+		       const hc_actor *actor, const char *path, uint64_t fid,
+		       json_t *fields, uint64_t *seq)
 {
 	if (!fields)
 		fields = json_object();
@@ -46,7 +114,12 @@ static int record_path(struct hz_fs *fs, const char *type,
 		json_decref(fields);
 		fields = NULL;
 	}
-	return hz_record(fs, type, actor, fields, NULL);
+	if (fields && fid != TM_NONE &&
+	    json_object_set_new(fields, "fid", json_integer((json_int_t)fid))) {
+		json_decref(fields);
+		fields = NULL;
+	}
+	return hz_record(fs, type, actor, fields, seq);
 }
 
 /* Refuse every change on a read-only mount. */
@@ -61,7 +134,7 @@ static int refuse_ro(struct hz_fs *fs, fuse_req_t req, const char *op,
 		return 0;
 	hz_actor(fs, req, &actor);
 	path = name ? hz_child_path(fs, parent, name) : path_of(fs, parent);
-	rc = hz_refuse(fs, &actor, op, path, EROFS);
+	rc = hz_refuse(fs, &actor, op, path, TM_NONE, EROFS);
 	free(path);
 	return rc;
 }
@@ -93,219 +166,298 @@ static int change_in(struct hz_fs *fs, fuse_req_t req, const char *op,
 	return rc < 0 ? rc : hz_node_open(fs, p, O_PATH);
 }
 
-/* WORM: a node is immutable once a version of it exists. */
+/*
+ * WORM: a file with a version made under a WORM mount is immutable while
+ * the preservation order is in force (the model says which, from the
+ * chain; n->locked is what it said, set at lookup and at each version).
+ */
 static int worm_locked(struct hz_fs *fs, struct hz_node *n)
 {
 	int v;
 
-	if (!fs->opts.worm || !fs->preserving || n == &fs->root)
+	if (!fs->preserving || n == &fs->root || n->virt)
 		return 0;
 	pthread_mutex_lock(&n->mu);
-	v = n->versioned;
+	v = n->locked;
 	pthread_mutex_unlock(&n->mu);
 	return v;
 }
 
-static int refuse_worm(struct hz_fs *fs, fuse_req_t req, const char *op,
+static int fid_locked(struct hz_fs *fs, uint64_t fid)
+{
+	struct tm_info info;
+
+	return fs->preserving && fid != TM_NONE &&
+	       fid_info(fs, fid, &info) == 0 && info.locked;
+}
+
+static int refuse_worm(struct hz_fs *fs, const hc_actor *actor, const char *op,
 		       struct hz_node *n)
 {
-	hc_actor actor;
-	char *path;
+	uint64_t fid = node_fid(fs, n);
+	char *path = hz_fid_path(fs, fid);
 	int rc;
 
-	hz_actor(fs, req, &actor);
-	path = path_of(fs, n);
-	rc = hz_refuse(fs, &actor, op, path, EPERM);
+	rc = hz_refuse(fs, actor, op, path, fid, EPERM);
 	free(path);
 	return rc;
 }
 
-/* Give a new file to the caller: attribution is the point. */
-static void chown_to_caller(fuse_req_t req, int dirfd, const char *name,
-			    struct stat *st)
+/* The owner and mode a new name in directory dirfd gets. */
+static void new_owner(fuse_req_t req, int dirfd, mode_t *mode, uid_t *uid,
+		      gid_t *gid)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	gid_t gid = ctx->gid;
 	struct stat dst;
 
-	/* In a setgid directory the new file keeps the directory's group. */
-	if (fstat(dirfd, &dst) == 0 && (dst.st_mode & S_ISGID))
-		gid = dst.st_gid;
-	if (fchownat(dirfd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    st) {
-		st->st_uid = ctx->uid;
-		st->st_gid = gid;
+	*uid = ctx->uid;
+	*gid = ctx->gid;
+	/* In a setgid directory: its group, and setgid for directories. */
+	if (fstat(dirfd, &dst) == 0 && (dst.st_mode & S_ISGID)) {
+		*gid = dst.st_gid;
+		if (S_ISDIR(*mode))
+			*mode |= S_ISGID;
 	}
 }
 
-/* ---------------------------------------------------------- versioning */
+/*
+ * Give name in dirfd the owner and mode its record says and mark it with
+ * its fid: what the record says is exactly what the tree holds.
+ */
+static int settle(int dirfd, const char *name, mode_t mode, uid_t uid,
+		  gid_t gid, uint64_t fid)
+{
+	char proc[64], val[32];
+	int fd, rc = 0;
+
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	snprintf(val, sizeof(val), "%" PRIu64, fid);
+	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
+		    0 ||
+	    (!S_ISLNK(mode) && chmod(proc, mode & 07777) < 0) ||
+	    setxattr(proc, TM_XATTR_FID, val, strlen(val), 0) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* The git mode of a file of mode m. */
+static unsigned git_mode(mode_t m)
+{
+	if (S_ISLNK(m))
+		return 0120000;
+	return (m & 0111) ? 0100755 : 0100644;
+}
+
+/* Stage path (a file or everything below a directory) as the model says. */
+static int stage_one(void *ctx, const char *path, const struct tm_info *i)
+{
+	struct hz_fs *fs = ctx;
+
+	if (S_ISREG(i->mode) && i->content == TM_KNOWN && i->blob[0])
+		return vs_stage(fs->vs, path, i->blob, git_mode(i->mode));
+	if (S_ISLNK(i->mode) && i->blob[0])
+		return vs_stage(fs->vs, path, i->blob, 0120000);
+	return 0; /* changed since its version: staged when versioned */
+}
+
+static int stage_path(struct hz_fs *fs, const char *path)
+{
+	struct tm_info info;
+	uint64_t fid;
+	int rc;
+
+	pthread_mutex_lock(&fs->mmu);
+	rc = tm_lookup(fs->model, path, &fid);
+	if (rc == 0)
+		rc = tm_get(fs->model, fid, &info);
+	if (rc == 0)
+		rc = S_ISDIR(info.mode)
+			     ? tm_walk(fs->model, path, stage_one, fs)
+			     : stage_one(fs, path, &info);
+	pthread_mutex_unlock(&fs->mmu);
+	return rc == HC_ENOENT ? 0 : rc;
+}
 
 /*
- * A large file's version is the file itself, hard-linked into git's LFS
- * objects (no copy: versioning 1 GiB costs a link, not 1 GiB of writes).
- * The marker xattr says so, also after a restart; break_link replaces the
- * file with a copy before it can change.
+ * Wake the committer when enough versions are staged, or their new
+ * content (held in memory until the commit packs it) grows large.
  */
-#define LFS_MARK "trusted.hozen.lfs"
+static void poke_committer(struct hz_fs *fs)
+{
+	if (vs_staged(fs->vs) >= fs->opts.commit_every ||
+	    vs_batch_bytes(fs->vs) >= HZ_BATCH_BYTES) {
+		pthread_mutex_lock(&fs->cmu);
+		pthread_cond_signal(&fs->ccv);
+		pthread_mutex_unlock(&fs->cmu);
+	}
+}
 
+/* hozen's own xattrs: not shown, not settable through the mount. */
 static int is_mark(const char *name)
 {
 	return !strncmp(name, "trusted.hozen.", 14);
 }
 
-static int store_version(struct hz_fs *fs, struct hz_node *n, int fd,
-			 const struct stat *st, const uint8_t *sha,
-			 struct vs_version *v)
+/* SHA-256 of the first size bytes of fd (read with pread). */
+static int hash_whole(int fd, uint64_t size, uint8_t sha[HC_HASH_LEN])
 {
-	char proc[64];
+	hc_sha256_ctx *c = NULL;
+	uint8_t *buf = malloc(1 << 20);
+	uint64_t off = 0;
+	ssize_t k;
 	int rc;
 
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	/*
-	 * Only content stored as LFS is linked; only a file with one name,
-	 * and only once it is marked.
-	 */
-	if (!S_ISREG(st->st_mode) || st->st_nlink != 1 ||
-	    (uint64_t)st->st_size < vs_lfs_threshold(fs->vs) ||
-	    setxattr(proc, LFS_MARK, "1", 1, 0) < 0) {
-		rc = vs_store_fd(fs->vs, fd, (uint64_t)st->st_size, sha, v);
-		if (rc == 0)
-			n->lfs_mark = LFS_NONE;
-		return rc;
+	if (!buf)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	rc = hc_sha256_new(&c);
+	while (rc == 0 && off < size) {
+		size_t want = size - off < (1u << 20) ? (size_t)(size - off)
+						      : (1u << 20);
+
+		k = pread(fd, buf, want, (off_t)off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			rc = k < 0 ? hc_error_set(HC_ESYS, "cannot read a file "
+							   "to version")
+				   : hc_error_set(HC_EFORMAT,
+						  "a file shrank while it was "
+						  "versioned");
+			break;
+		}
+		rc = hc_sha256_update(c, buf, (size_t)k);
+		off += (uint64_t)k;
 	}
-	rc = vs_store_fd_link(fs->vs, fd, (uint64_t)st->st_size, sha, v);
-	if (rc < 0 || !v->linked)
-		(void)removexattr(proc, LFS_MARK);
-	n->lfs_mark = rc == 0 && v->linked ? LFS_MARKED : LFS_UNKNOWN;
+	if (rc == 0)
+		rc = hc_sha256_final(c, sha);
+	hc_sha256_free(c);
+	free(buf);
 	return rc;
 }
 
-/* Copy the user-visible xattrs of src to dst (best effort). */
-static void copy_xattrs(const char *src, int dst)
-{
-	char names[4096], value[4096], *p;
-	ssize_t n, len;
+/* ---------------------------------------------------------- versioning */
 
-	n = listxattr(src, names, sizeof(names));
-	for (p = names; n > 0 && p < names + n; p += strlen(p) + 1) {
-		if (is_mark(p))
-			continue;
-		len = getxattr(src, p, value, sizeof(value));
-		if (len >= 0)
-			(void)fsetxattr(dst, p, value, (size_t)len, 0);
+/* Give n's last version blocks of its own (io held exclusively). */
+static int unshare_locked(struct hz_fs *fs, struct hz_node *n)
+{
+	int fd, rc;
+
+	if (!n->shared)
+		return 0;
+	fd = hz_node_open(fs, n, O_RDONLY | O_NOFOLLOW);
+	if (fd < 0)
+		return hc_error_set(HC_ESYS, "cannot open a file to copy its "
+					     "version");
+	rc = vs_lfs_unshare(fs->vs, n->lfs_hex, fd);
+	if (rc == 0) {
+		(void)fremovexattr(fd, HZ_LFS_MARK);
+		n->shared = 0;
 	}
+	close(fd);
+	return rc;
 }
 
 /*
- * If n's file is also an LFS object, replace its name with a copy (empty
- * when trunc) so that the version stays as it was.  The node keeps its
- * FUSE identity and points to the new file.
+ * Hold n's content for a change: shared with other changes, exclusive of
+ * versions, with its last version no longer sharing its blocks.  Release
+ * with content_end.
  */
-static int break_link(struct hz_fs *fs, struct hz_node *n, int trunc)
+static int content_begin(struct hz_fs *fs, struct hz_node *n)
 {
-	struct hz_node *parent;
-	struct file_handle *h = NULL;
-	char proc[64], mark[8], tmp[64], *name = NULL;
-	struct timespec times[2];
-	struct stat st;
-	int src = -1, pfd = -1, dst = -1, rc = 0, mount_id;
-	off_t off = 0;
+	int rc;
 
-	if (n == &fs->root || n->virt)
-		return 0;
-	pthread_mutex_lock(&n->mu);
-	if (n->lfs_mark == LFS_NONE)
-		goto out; /* known not to be linked: no need to look */
-	src = hz_node_open(fs, n, O_RDONLY | O_NOFOLLOW);
-	if (src < 0)
-		goto out; /* a directory, a symlink: never linked */
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", src);
-	if (getxattr(proc, LFS_MARK, mark, sizeof(mark)) < 0 ||
-	    fstat(src, &st) < 0) {
-		if (errno == ENODATA)
-			n->lfs_mark = LFS_NONE;
-		goto out; /* not linked */
+	for (;;) {
+		pthread_rwlock_rdlock(&n->io);
+		if (!n->shared)
+			return 0;
+		pthread_rwlock_unlock(&n->io);
+		pthread_rwlock_wrlock(&n->io);
+		rc = unshare_locked(fs, n);
+		pthread_rwlock_unlock(&n->io);
+		if (rc < 0)
+			return rc;
 	}
-	pthread_rwlock_rdlock(&fs->names);
-	parent = n->parent;
-	name = n->name ? strdup(n->name) : NULL;
-	pthread_rwlock_unlock(&fs->names);
-	if (!parent || !name) {
-		rc = -EIO;
-		goto out;
-	}
-	pfd = hz_node_open(fs, parent, O_PATH);
-	if (pfd < 0) {
-		rc = pfd;
-		goto out;
-	}
-	snprintf(tmp, sizeof(tmp), ".hozen-cow-%lu-%ld",
-		 (unsigned long)st.st_ino, (long)gettid());
-	dst = openat(pfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		     st.st_mode & 07777);
-	if (dst < 0) {
-		rc = -errno;
-		goto out;
-	}
-	while (!trunc && off < st.st_size) {
-		ssize_t k = copy_file_range(src, &off, dst, NULL,
-					    (size_t)(st.st_size - off), 0);
+}
 
-		if (k <= 0) {
-			rc = k < 0 ? -errno : -EIO;
-			break;
-		}
+static void content_end(struct hz_node *n)
+{
+	pthread_rwlock_unlock(&n->io);
+}
+
+/*
+ * Store n's content (read from fd) as a version.  A large file's version
+ * is the file itself, hard-linked into git's LFS objects (no copy); the
+ * mark naming the object goes on first, so that whatever a crash leaves,
+ * the daemon knows to give the object blocks of its own before the file
+ * changes.  io held exclusively.
+ */
+static int store_version(struct hz_fs *fs, struct hz_node *n, int fd,
+			 const struct stat *st, const uint8_t *known,
+			 struct vs_version *v)
+{
+	uint8_t sha[HC_HASH_LEN];
+	char proc[64], hex[HC_HEX_LEN + 1];
+	int rc;
+
+	if (!S_ISREG(st->st_mode) ||
+	    (uint64_t)st->st_size < vs_lfs_threshold(fs->vs) || n->shared)
+		return vs_store_fd(fs->vs, fd, (uint64_t)st->st_size, known, v);
+	if (!known) {
+		rc = hash_whole(fd, (uint64_t)st->st_size, sha);
+		if (rc < 0)
+			return rc;
+		known = sha;
 	}
-	copy_xattrs(proc, dst);
-	times[0] = st.st_atim;
-	times[1] = st.st_mtim;
-	if (rc == 0 && (fchown(dst, st.st_uid, st.st_gid) < 0 ||
-			fchmod(dst, st.st_mode & 07777) < 0 ||
-			(!trunc && futimens(dst, times) < 0)))
-		rc = -errno;
-	if (rc == 0 && renameat(pfd, tmp, pfd, name) < 0)
-		rc = -errno;
-	if (rc < 0) {
-		(void)unlinkat(pfd, tmp, 0);
-		goto out;
+	hc_hex(known, HC_HASH_LEN, hex);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (setxattr(proc, HZ_LFS_MARK, hex, HC_HEX_LEN, 0) < 0)
+		return vs_store_fd(fs->vs, fd, (uint64_t)st->st_size, known, v);
+	rc = vs_store_fd_link(fs->vs, fd, (uint64_t)st->st_size, known, v);
+	if (rc == 0 && v->linked) {
+		n->shared = 1;
+		memcpy(n->lfs_hex, hex, sizeof(hex));
+	} else {
+		(void)removexattr(proc, HZ_LFS_MARK);
 	}
-	/* The object keeps the version; it needs no mark. */
-	(void)removexattr(proc, LFS_MARK);
-	n->lfs_mark = LFS_NONE; /* the node now names the copy */
-	h = malloc(sizeof(*h) + 128);
-	if (h) {
-		h->handle_bytes = 128;
-		if (name_to_handle_at(pfd, name, h, &mount_id, 0) == 0 &&
-		    fstat(dst, &st) == 0) {
-			hz_node_rehash(fs, n, st.st_dev, st.st_ino, h);
-			h = NULL;
-		} else {
-			rc = -EIO;
-		}
-	}
-out:
-	pthread_mutex_unlock(&n->mu);
-	free(h);
-	free(name);
-	if (dst >= 0)
-		close(dst);
-	if (pfd >= 0)
-		close(pfd);
-	if (src >= 0)
-		close(src);
 	return rc;
+}
+
+/* Stage every name of fid with blob (hard links: each shows it). */
+static void stage_names(struct hz_fs *fs, uint64_t fid, const char *blob,
+			unsigned mode)
+{
+	char **paths = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&fs->mmu);
+	if (tm_paths(fs->model, fid, &paths) < 0)
+		paths = NULL;
+	pthread_mutex_unlock(&fs->mmu);
+	for (i = 0; paths && paths[i]; i++)
+		if (vs_stage(fs->vs, paths[i], blob, mode) < 0)
+			fuse_log(FUSE_LOG_ERR,
+				 "hozen: cannot stage a version: %s\n",
+				 hc_error_message());
+	tm_paths_free(paths);
 }
 
 /*
  * Version the content of n now, known to have SHA-256 sha (or NULL).
- * n->mu held.  Stages the version for the next commit and records it.
+ * io held exclusively and n->mu held.  Stages the version for the next
+ * commit under every name the file has, and records it.
  */
 static int version_locked(struct hz_fs *fs, struct hz_node *n,
 			  const hc_actor *actor, const char *why,
 			  const uint8_t *sha, int openfd)
 {
 	struct vs_version v;
+	struct tm_info info;
 	char hex[HC_HEX_LEN + 1], *path = NULL;
+	uint64_t fid = node_fid(fs, n);
 	struct stat st;
 	json_t *f;
 	int fd = openfd, rc;
@@ -320,38 +472,39 @@ static int version_locked(struct hz_fs *fs, struct hz_node *n,
 			close(fd);
 		return hc_error_set(HC_ESYS, "cannot stat a file to version");
 	}
+	/* New content waits in memory for a commit: never too much. */
+	if (vs_batch_bytes(fs->vs) + (uint64_t)st.st_size >
+		    2 * (uint64_t)HZ_BATCH_BYTES &&
+	    (uint64_t)st.st_size < vs_lfs_threshold(fs->vs))
+		(void)hz_commit(fs, "batch");
 	rc = store_version(fs, n, fd, &st, sha, &v);
 	if (fd != openfd)
 		close(fd);
 	if (rc < 0)
 		return rc;
-	path = path_of(fs, n);
-	if (!path)
-		return hc_error_set(HC_ENOMEM, "out of memory");
-	rc = vs_stage(fs->vs, path, v.blob,
-		      (st.st_mode & 0111) ? 0100755 : 0100644);
-	if (rc == 0) {
-		hc_hex(v.sha256, HC_HASH_LEN, hex);
-		f = json_pack("{s:I,s:I,s:s,s:s,s:b,s:s}", "ino",
-			      (json_int_t)n->ino, "size", (json_int_t)v.size,
-			      "sha256", hex, "blob", v.blob, "lfs", v.lfs,
-			      "why", why);
-		rc = record_path(fs, "version", actor, path, f);
-		if (rc == 0)
-			hz_virt_versioned(fs, path, &v, hz_record_time());
-	}
+	hc_hex(v.sha256, HC_HASH_LEN, hex);
+	f = json_pack("{s:I,s:s,s:s,s:b,s:s}", "size", (json_int_t)v.size,
+		      "sha256", hex, "blob", v.blob, "lfs", v.lfs, "why", why);
+	rc = record_file(fs, "version", actor, fid, f, NULL);
+	if (rc < 0)
+		return rc;
+	path = hz_fid_path(fs, fid);
+	if (path)
+		hz_virt_versioned(fs, path, &v, hz_record_time());
 	free(path);
-	if (rc == 0) {
-		n->dirty = 0;
-		n->versioned = 1;
-		memcpy(n->blob, v.blob, sizeof(n->blob));
-		n->mode = (st.st_mode & 0111) ? 0100755 : 0100644;
-	}
-	return rc;
+	stage_names(fs, fid, v.blob, git_mode(st.st_mode));
+	n->dirty = 0;
+	if (fid_info(fs, fid, &info) == 0)
+		n->locked = info.locked;
+	memcpy(n->blob, v.blob, sizeof(n->blob));
+	n->mode = git_mode(st.st_mode);
+	poke_committer(fs);
+	return 0;
 }
 
-int hz_preserve(struct hz_fs *fs, struct hz_node *n, const hc_actor *actor,
-		const char *why)
+/* Version n if it changed since its version (io exclusively held). */
+static int preserve_locked(struct hz_fs *fs, struct hz_node *n,
+			   const hc_actor *actor, const char *why)
 {
 	int rc = 0;
 
@@ -361,6 +514,39 @@ int hz_preserve(struct hz_fs *fs, struct hz_node *n, const hc_actor *actor,
 	if (n->dirty)
 		rc = version_locked(fs, n, actor, why, NULL, -1);
 	pthread_mutex_unlock(&n->mu);
+	return rc;
+}
+
+int hz_preserve(struct hz_fs *fs, struct hz_node *n, const hc_actor *actor,
+		const char *why)
+{
+	int rc;
+
+	if (n == &fs->root || n->virt)
+		return 0;
+	pthread_rwlock_wrlock(&n->io);
+	rc = preserve_locked(fs, n, actor, why);
+	pthread_rwlock_unlock(&n->io);
+	return rc;
+}
+
+/*
+ * Hold n's content exclusively for a change that destroys some of it
+ * (a truncation, a hole, O_TRUNC): its content versioned first (under
+ * preserve) and its version given blocks of its own.  content_end
+ * releases it.
+ */
+static int destroy_begin(struct hz_fs *fs, struct hz_node *n,
+			 const hc_actor *actor, const char *why)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&n->io);
+	rc = preserve_locked(fs, n, actor, why);
+	if (rc == 0)
+		rc = unshare_locked(fs, n);
+	if (rc < 0)
+		pthread_rwlock_unlock(&n->io);
 	return rc;
 }
 
@@ -393,9 +579,11 @@ int hz_version_dirty(struct hz_fs *fs, const char *why)
 	hc_actor_self(&self);
 	for (i = 0; rc == 0 && i < count; i++) {
 		n = dirty[i];
+		pthread_rwlock_wrlock(&n->io);
 		pthread_mutex_lock(&n->mu);
 		r = n->dirty ? version_locked(fs, n, &self, why, NULL, -1) : 0;
 		pthread_mutex_unlock(&n->mu);
+		pthread_rwlock_unlock(&n->io);
 		if (r < 0) /* gone since, say: its records tell; go on */
 			fuse_log(FUSE_LOG_ERR,
 				 "hozen: cannot version a file "
@@ -404,20 +592,6 @@ int hz_version_dirty(struct hz_fs *fs, const char *why)
 	}
 	free(dirty);
 	return rc;
-}
-
-/*
- * Wake the committer when enough versions are staged, or their new
- * content (held in memory until the commit packs it) grows large.
- */
-static void poke_committer(struct hz_fs *fs)
-{
-	if (vs_staged(fs->vs) >= fs->opts.commit_every ||
-	    vs_batch_bytes(fs->vs) >= HZ_BATCH_BYTES) {
-		pthread_mutex_lock(&fs->cmu);
-		pthread_cond_signal(&fs->ccv);
-		pthread_mutex_unlock(&fs->cmu);
-	}
 }
 
 /* --------------------------------------------------------------- init */
@@ -491,6 +665,7 @@ static void hz_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct stat st;
 	int fd, rc;
 
+	(void)fi;
 	if (n->virt) {
 		fuse_reply_attr(req, &st, hz_virt_stat(fs, n, &st));
 		return;
@@ -501,13 +676,13 @@ static void hz_getattr(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	rc = fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
-	if (rc == 0)
-		hz_fix_nlink(fd, &st);
 	close(fd);
-	if (rc < 0)
+	if (rc < 0) {
 		reply_err(req, -errno);
-	else
-		fuse_reply_attr(req, &st, 1.0);
+		return;
+	}
+	hz_fix_nlink(n, &st);
+	fuse_reply_attr(req, &st, 1.0);
 }
 
 static void hz_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -544,8 +719,9 @@ static void hz_readlink(fuse_req_t req, fuse_ino_t ino)
 /* ----------------------------------------------------------- creation */
 
 /*
- * mknod, mkdir and symlink: create name in parent, give it to the caller,
- * record it, reply with its entry.
+ * mknod, mkdir and symlink: record the new name with the mode and owner
+ * it gets, create it, give it exactly those and its fid, reply with its
+ * entry.
  */
 static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, dev_t rdev, const char *link)
@@ -554,8 +730,12 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct hz_node *p = hz_node_get(fs, parent), *n = NULL;
 	const char *op = link ? "symlink" : S_ISDIR(mode) ? "mkdir" : "mknod";
 	struct fuse_entry_param e;
+	struct vs_version v;
 	hc_actor actor;
-	char *path;
+	char *path = NULL;
+	uint64_t seq = 0;
+	uid_t uid;
+	gid_t gid;
 	json_t *f;
 	int pfd, rc;
 
@@ -564,6 +744,38 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_err(req, pfd);
 		return;
 	}
+	hz_actor(fs, req, &actor);
+	path = hz_child_path(fs, p, name);
+	if (!path) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (link)
+		mode = S_IFLNK | 0777;
+	new_owner(req, pfd, &mode, &uid, &gid);
+	f = json_pack("{s:I,s:I,s:I}", "mode", (json_int_t)mode, "uid",
+		      (json_int_t)uid, "gid", (json_int_t)gid);
+	if (f && S_ISCHR(mode | 0) && !link)
+		json_object_set_new(f, "rdev", json_integer((json_int_t)rdev));
+	else if (f && S_ISBLK(mode) && !link)
+		json_object_set_new(f, "rdev", json_integer((json_int_t)rdev));
+	if (f && link) {
+		/* A symlink's target is its content: in git first. */
+		rc = vs_store_buf(fs->vs, link, strlen(link), &v);
+		if (rc < 0) {
+			json_decref(f);
+			rc = hz_errno(rc);
+			goto out;
+		}
+		hz_json_path(f, "target", link);
+		json_object_set_new(f, "blob", json_string(v.blob));
+	}
+	/* Its seq is the new file's fid. */
+	rc = record_path(fs, op, &actor, path, TM_NONE, f, &seq);
+	if (rc < 0) {
+		rc = hz_errno(rc);
+		goto out;
+	}
 	if (link)
 		rc = symlinkat(link, pfd, name);
 	else if (S_ISDIR(mode))
@@ -571,41 +783,26 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	else
 		rc = mknodat(pfd, name, mode, rdev);
 	if (rc < 0) {
-		rc = -errno;
+		rc = hz_failed(fs, &actor, seq, op, errno, path, NULL, seq);
 		goto out;
 	}
-	chown_to_caller(req, pfd, name, NULL);
-	rc = hz_node_lookup(fs, p, pfd, name, &e, &n);
-	if (rc < 0)
-		goto out;
-	hz_actor(fs, req, &actor);
-	path = hz_child_path(fs, p, name);
-	f = json_pack("{s:I,s:I}", "ino", (json_int_t)e.attr.st_ino, "mode",
-		      (json_int_t)e.attr.st_mode);
-	if (f && link)
-		hz_json_path(f, "target", link);
-	if (link && n) {
-		/* A symlink's target is its content: version it now. */
-		struct vs_version v;
-
-		if (vs_store_buf(fs->vs, link, strlen(link), &v) == 0 &&
-		    vs_stage(fs->vs, path ? path : name, v.blob, 0120000) ==
-			    0 &&
-		    f)
-			json_object_set_new(f, "blob", json_string(v.blob));
-		pthread_mutex_lock(&n->mu);
-		n->versioned = 1;
-		pthread_mutex_unlock(&n->mu);
-	}
-	rc = record_path(fs, op, &actor, path ? path : name, f);
-	free(path);
+	rc = settle(pfd, name, mode, uid, gid, seq);
+	if (rc == 0)
+		rc = hz_node_lookup(fs, p, pfd, name, &e, &n);
 	if (rc < 0) {
-		rc = hz_errno(rc);
-		hz_node_forget(fs, n, 1);
+		int err = -rc;
+
+		(void)unlinkat(pfd, name, S_ISDIR(mode) ? AT_REMOVEDIR : 0);
+		rc = hz_failed(fs, &actor, seq, op, err, path, NULL, seq);
 		goto out;
 	}
+	n->fid = seq;
+	if (link && vs_stage(fs->vs, path, v.blob, 0120000) < 0)
+		fuse_log(FUSE_LOG_ERR, "hozen: cannot stage a symlink: %s\n",
+			 hc_error_message());
 	fuse_reply_entry(req, &e);
 out:
+	free(path);
 	close(pfd);
 	if (rc < 0)
 		reply_err(req, rc);
@@ -620,7 +817,7 @@ static void hz_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void hz_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
-	make_node(req, parent, name, S_IFDIR | mode, 0, NULL);
+	make_node(req, parent, name, S_IFDIR | (mode & 07777), 0, NULL);
 }
 
 static void hz_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -636,7 +833,8 @@ static void hz_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 	struct hz_node *n = hz_node_get(fs, ino), *p = hz_node_get(fs, parent);
 	struct fuse_entry_param e;
 	hc_actor actor;
-	char *from, *to;
+	char *from = NULL, *to = NULL;
+	uint64_t fid, seq = 0;
 	int fd = -1, pfd = -1, rc;
 	json_t *f;
 
@@ -651,35 +849,37 @@ static void hz_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 		rc = fd < 0 ? fd : pfd;
 		goto out;
 	}
-	if (linkat(fd, "", pfd, name, AT_EMPTY_PATH) < 0) {
-		rc = -errno;
+	hz_actor(fs, req, &actor);
+	fid = node_fid(fs, n);
+	from = hz_fid_path(fs, fid);
+	to = hz_child_path(fs, p, name);
+	if (!to) {
+		rc = -ENOMEM;
 		goto out;
 	}
-	rc = hz_node_lookup(fs, p, pfd, name, &e, NULL);
-	if (rc < 0)
-		goto out;
-	hz_actor(fs, req, &actor);
-	from = path_of(fs, n);
-	to = hz_child_path(fs, p, name);
-	f = json_pack("{s:I}", "ino", (json_int_t)e.attr.st_ino);
+	f = json_object();
 	if (f && from)
 		hz_json_path(f, "target", from);
-	rc = record_path(fs, "link", &actor, to ? to : name, f);
-	/* The snapshot shows the new name too. */
-	pthread_mutex_lock(&n->mu);
-	if (rc == 0 && to && n->blob[0] && !n->dirty &&
-	    vs_stage(fs->vs, to, n->blob, n->mode) < 0)
-		fuse_log(FUSE_LOG_ERR, "hozen: cannot stage a link: %s\n",
-			 hc_error_message());
-	pthread_mutex_unlock(&n->mu);
-	free(from);
-	free(to);
+	rc = record_path(fs, "link", &actor, to, fid, f, &seq);
 	if (rc < 0) {
 		rc = hz_errno(rc);
 		goto out;
 	}
+	if (linkat(fd, "", pfd, name, AT_EMPTY_PATH) < 0) {
+		rc = hz_failed(fs, &actor, seq, "link", errno, to, NULL, fid);
+		goto out;
+	}
+	rc = hz_node_lookup(fs, p, pfd, name, &e, NULL);
+	if (rc < 0)
+		goto out; /* the link stands, as recorded */
+	/* The snapshot shows the new name too (with the last version). */
+	if (stage_path(fs, to) < 0)
+		fuse_log(FUSE_LOG_ERR, "hozen: cannot stage a link: %s\n",
+			 hc_error_message());
 	fuse_reply_entry(req, &e);
 out:
+	free(from);
+	free(to);
 	if (fd >= 0)
 		close(fd);
 	if (pfd >= 0)
@@ -697,6 +897,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct hz_node *p = hz_node_get(fs, parent), *n;
 	const char *op = dir ? "rmdir" : "unlink";
 	hc_actor actor;
+	uint64_t fid, seq = 0;
 	char *path;
 	int pfd, rc;
 
@@ -707,9 +908,14 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	hz_actor(fs, req, &actor);
 	path = hz_child_path(fs, p, name);
+	if (!path) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	fid = path_fid(fs, path);
 	n = hz_node_find(fs, pfd, name);
-	if (n && worm_locked(fs, n)) {
-		rc = hz_refuse(fs, &actor, op, path, EPERM);
+	if ((n && worm_locked(fs, n)) || fid_locked(fs, fid)) {
+		rc = hz_refuse(fs, &actor, op, path, fid, EPERM);
 		goto out;
 	}
 	/* Preserve: the content is in git before the name goes. */
@@ -720,16 +926,18 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 			goto out;
 		}
 	}
-	if (unlinkat(pfd, name, dir ? AT_REMOVEDIR : 0) < 0) {
-		rc = -errno;
+	rc = record_path(fs, op, &actor, path, fid, NULL, &seq);
+	if (rc < 0) {
+		rc = hz_errno(rc);
 		goto out;
 	}
-	/* Done: record it even if the snapshot cannot follow. */
-	rc = record_path(fs, op, &actor, path ? path : name, NULL);
-	if (vs_stage_remove(fs->vs, path ? path : name) < 0)
+	if (unlinkat(pfd, name, dir ? AT_REMOVEDIR : 0) < 0) {
+		rc = hz_failed(fs, &actor, seq, op, errno, path, NULL, fid);
+		goto out;
+	}
+	if (vs_stage_remove(fs->vs, path) < 0)
 		fuse_log(FUSE_LOG_ERR, "hozen: cannot stage removal: %s\n",
 			 hc_error_message());
-	rc = hz_errno(rc);
 	poke_committer(fs);
 out:
 	free(path);
@@ -747,90 +955,6 @@ static void hz_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	remove_entry(req, parent, name, 1);
 }
 
-/*
- * Stage what name (in dirfd) now holds under path: a file's content, a
- * symlink's target, or everything below a directory, recursively.  The
- * content is unchanged (it was versioned under its old name), so this
- * records nothing; git already has the blobs.
- */
-static int restage(struct hz_fs *fs, int dfd, const char *name,
-		   const char *path)
-{
-	struct vs_version v;
-	struct dirent *de;
-	struct stat st;
-	char target[PATH_MAX + 1];
-	ssize_t len;
-	DIR *d;
-	int fd, rc = 0;
-
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return hc_error_set(HC_ESYS, "cannot stat '%s'", path);
-	if (S_ISLNK(st.st_mode)) {
-		len = readlinkat(dfd, name, target, sizeof(target) - 1);
-		if (len < 0)
-			return hc_error_set(HC_ESYS, "cannot read '%s'", path);
-		rc = vs_store_buf(fs->vs, target, (size_t)len, &v);
-		return rc ? rc : vs_stage(fs->vs, path, v.blob, 0120000);
-	}
-	if (S_ISREG(st.st_mode)) {
-		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return hc_error_set(HC_ESYS, "cannot open '%s'", path);
-		rc = vs_store_fd(fs->vs, fd, (uint64_t)st.st_size, NULL, &v);
-		close(fd);
-		return rc ? rc
-			  : vs_stage(fs->vs, path, v.blob,
-				     (st.st_mode & 0111) ? 0100755 : 0100644);
-	}
-	if (!S_ISDIR(st.st_mode))
-		return 0;
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return hc_error_set(HC_ESYS, "cannot read '%s'", path);
-	}
-	while (rc == 0 && (de = readdir(d))) {
-		char *child;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (asprintf(&child, "%s/%s", path, de->d_name) < 0) {
-			rc = hc_error_set(HC_ENOMEM, "out of memory");
-			break;
-		}
-		rc = restage(fs, dirfd(d), de->d_name, child);
-		free(child);
-	}
-	closedir(d);
-	return rc;
-}
-
-int hz_restage_path(struct hz_fs *fs, const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *parent;
-	int dfd, rc;
-
-	if (!slash)
-		return restage(fs, fs->treefd, path, path);
-	parent = strndup(path, (size_t)(slash - path));
-	if (!parent)
-		return hc_error_set(HC_ENOMEM, "out of memory");
-	dfd = hz_openat_long(fs->treefd, parent,
-			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-	free(parent);
-	if (dfd < 0)
-		return hc_error_set(HC_ESYS,
-				    "cannot open the directory of "
-				    "'%s'",
-				    path);
-	rc = restage(fs, dfd, slash + 1, path);
-	close(dfd);
-	return rc;
-}
-
 static void hz_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
@@ -840,6 +964,7 @@ static void hz_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       *np = hz_node_get(fs, newparent), *n, *over;
 	char *from = NULL, *to = NULL;
 	int pfd = -1, npfd = -1, rc;
+	uint64_t fid, ofid, seq = 0;
 	hc_actor actor;
 	json_t *f;
 
@@ -859,10 +984,17 @@ static void hz_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	hz_actor(fs, req, &actor);
 	from = hz_child_path(fs, p, name);
 	to = hz_child_path(fs, np, newname);
+	if (!from || !to) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	fid = path_fid(fs, from);
+	ofid = path_fid(fs, to);
 	n = hz_node_find(fs, pfd, name);
 	over = hz_node_find(fs, npfd, newname);
-	if ((n && worm_locked(fs, n)) || (over && worm_locked(fs, over))) {
-		rc = hz_refuse(fs, &actor, "rename", from, EPERM);
+	if ((n && worm_locked(fs, n)) || (over && worm_locked(fs, over)) ||
+	    fid_locked(fs, fid) || fid_locked(fs, ofid)) {
+		rc = hz_refuse(fs, &actor, "rename", from, fid, EPERM);
 		goto out;
 	}
 	/* Preserve what the rename would replace, and what it moves. */
@@ -874,35 +1006,39 @@ static void hz_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = hz_errno(rc);
 		goto out;
 	}
+	f = json_pack("{s:I}", "flags", (json_int_t)flags);
+	if (f)
+		hz_json_path(f, "to", to);
+	if (f && ofid != TM_NONE)
+		json_object_set_new(f, "over", json_integer((json_int_t)ofid));
+	rc = record_path(fs, "rename", &actor, from, fid, f, &seq);
+	if (rc < 0) {
+		rc = hz_errno(rc);
+		goto out;
+	}
 	if (renameat2(pfd, name, npfd, newname, flags) < 0) {
-		rc = -errno;
+		rc = hz_failed(fs, &actor, seq, "rename", errno, from, to, fid);
 		goto out;
 	}
 	if (n)
 		hz_node_rename(fs, n, np, newname);
 	if (over && (flags & RENAME_EXCHANGE))
 		hz_node_rename(fs, over, p, name);
-	/* Done: record it, even if the snapshot cannot follow. */
-	f = json_pack("{s:I}", "flags", (json_int_t)flags);
-	if (f && to)
-		hz_json_path(f, "to", to);
-	rc = record_path(fs, "rename", &actor, from ? from : name, f);
 	/* The live view: the old path goes, the new one is the file. */
-	if (from && to) {
+	{
 		int st = vs_stage_remove(fs->vs, from);
 
 		if (st == 0)
 			st = vs_stage_remove(fs->vs, to);
 		if (st == 0)
-			st = restage(fs, npfd, newname, to);
+			st = stage_path(fs, to);
 		if (st == 0 && (flags & RENAME_EXCHANGE))
-			st = restage(fs, pfd, name, from);
+			st = stage_path(fs, from);
 		if (st < 0)
 			fuse_log(FUSE_LOG_ERR,
 				 "hozen: cannot stage a rename: %s\n",
 				 hc_error_message());
 	}
-	rc = hz_errno(rc);
 	poke_committer(fs);
 out:
 	free(from);
@@ -916,15 +1052,34 @@ out:
 
 /* ---------------------------------------------------------- attributes */
 
+/*
+ * The permission bits a change of owner leaves (what the kernel does to a
+ * file that is not a directory: setuid goes, and setgid with group
+ * execute).
+ */
+static mode_t chown_bits(mode_t m)
+{
+	if (S_ISDIR(m) || S_ISLNK(m))
+		return m & 07777;
+	m &= ~(mode_t)S_ISUID;
+	if (m & S_IXGRP)
+		m &= ~(mode_t)S_ISGID;
+	return m & 07777;
+}
+
 static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int valid, struct fuse_file_info *fi)
 {
 	struct hz_fs *fs = FS(req);
 	struct hz_node *n = hz_node_get(fs, ino);
+	int owner = valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID);
+	int sized = valid & FUSE_SET_ATTR_SIZE, held = 0, set_mode;
+	char proc[64], *path = NULL;
+	mode_t want = 0;
+	uint64_t fid, seq = 0;
 	hc_actor actor;
-	char *path = NULL;
-	struct stat st;
-	int fd = -1, rc = 0;
+	struct stat old, st;
+	int fd = -1, rc = 0, step = 0, err;
 	json_t *f;
 
 	rc = virt_ro(fs, n, NULL, NULL);
@@ -932,81 +1087,82 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		rc = refuse_ro(fs, req, "setattr", n, NULL);
 	if (rc < 0)
 		goto out;
-	if (worm_locked(fs, n)) {
-		rc = refuse_worm(fs, req, "setattr", n);
-		goto out;
-	}
 	hz_actor(fs, req, &actor);
-	path = path_of(fs, n);
-	if (!fi && (valid & FUSE_SET_ATTR_SIZE)) {
-		rc = break_link(fs, n, attr->st_size == 0);
-		if (rc < 0)
+	fid = node_fid(fs, n);
+	if (sized && n != &fs->root) {
+		/* Truncation destroys content: versioned first. */
+		rc = destroy_begin(fs, n, &actor, "truncate");
+		if (rc < 0) {
+			rc = hz_errno(rc);
 			goto out;
+		}
+		held = 1;
+	}
+	if (worm_locked(fs, n)) {
+		rc = refuse_worm(fs, &actor, "setattr", n);
+		goto out;
 	}
 	if (fi) {
 		fd = dup(((struct hz_file *)(uintptr_t)fi->fh)->fd);
 		fd = fd < 0 ? -errno : fd;
 	} else {
-		fd = hz_node_open(fs, n,
-				  (valid & FUSE_SET_ATTR_SIZE) ? O_WRONLY
-							       : O_PATH);
+		fd = hz_node_open(fs, n, sized ? O_WRONLY : O_PATH);
 	}
 	if (fd < 0) {
 		rc = fd;
 		goto out;
 	}
-	f = json_object();
-	if (valid & FUSE_SET_ATTR_MODE) {
-		char proc[64];
-
-		/* An O_PATH fd takes no fchmod: go through /proc. */
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-		if (chmod(proc, attr->st_mode & 07777) < 0) {
-			rc = -errno;
-			goto fail;
-		}
-		json_object_set_new(f, "mode",
-				    json_integer(attr->st_mode & 07777));
+	if (fstatat(fd, "", &old, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		rc = -errno;
+		goto out;
 	}
-	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+	f = json_object();
+	/* What the mode will be, exactly: asked, or what a chown leaves. */
+	if (valid & FUSE_SET_ATTR_MODE)
+		want = attr->st_mode & 07777;
+	else if (owner)
+		want = chown_bits(old.st_mode);
+	set_mode = (valid & FUSE_SET_ATTR_MODE) ||
+		   (owner && want != (old.st_mode & 07777));
+	if (set_mode)
+		json_object_set_new(f, "mode", json_integer(want));
+	else
+		want = old.st_mode & 07777;
+	if (valid & FUSE_SET_ATTR_UID)
+		json_object_set_new(f, "uid", json_integer(attr->st_uid));
+	if (valid & FUSE_SET_ATTR_GID)
+		json_object_set_new(f, "gid", json_integer(attr->st_gid));
+	if (sized)
+		json_object_set_new(f, "size",
+				    json_integer((json_int_t)attr->st_size));
+	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))
+		json_object_set_new(f, "utimens", json_true());
+	rc = record_file(fs, "setattr", &actor, fid, f, &seq);
+	if (rc < 0) {
+		rc = hz_errno(rc);
+		goto out;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	step = 1;
+	if (owner) {
 		uid_t uid =
 			(valid & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
 		gid_t gid =
 			(valid & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
 
 		if (fchownat(fd, "", uid, gid,
-			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-			rc = -errno;
-			goto fail;
-		}
-		if (valid & FUSE_SET_ATTR_UID)
-			json_object_set_new(f, "uid",
-					    json_integer(attr->st_uid));
-		if (valid & FUSE_SET_ATTR_GID)
-			json_object_set_new(f, "gid",
-					    json_integer(attr->st_gid));
+			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			goto failed;
 	}
-	if (valid & FUSE_SET_ATTR_SIZE) {
-		/* Preserve the content before truncation can lose it. */
-		rc = hz_preserve(fs, n, &actor, "truncate");
-		if (rc < 0) {
-			rc = hz_errno(rc);
-			goto fail;
-		}
-		if (ftruncate(fd, attr->st_size) < 0) {
-			rc = -errno;
-			goto fail;
-		}
-		pthread_mutex_lock(&n->mu);
-		n->dirty = 1;
-		n->wgen++;
-		pthread_mutex_unlock(&n->mu);
-		json_object_set_new(f, "size",
-				    json_integer((json_int_t)attr->st_size));
-	}
+	step = 2;
+	/* An O_PATH fd takes no fchmod: go through /proc. */
+	if (!S_ISLNK(old.st_mode) && set_mode && chmod(proc, want) < 0)
+		goto failed;
+	step = 3;
+	if (sized && ftruncate(fd, attr->st_size) < 0)
+		goto failed;
 	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
 		struct timespec tv[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
-		char proc[64];
 
 		if (valid & FUSE_SET_ATTR_ATIME_NOW)
 			tv[0].tv_nsec = UTIME_NOW;
@@ -1016,30 +1172,38 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			tv[1].tv_nsec = UTIME_NOW;
 		else if (valid & FUSE_SET_ATTR_MTIME)
 			tv[1] = attr->st_mtim;
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-		if (utimensat(AT_FDCWD, proc, tv, 0) < 0) {
-			rc = -errno;
-			goto fail;
-		}
-		json_object_set_new(f, "utimens", json_true());
+		/* Times are not evidence the model keeps: not undone. */
+		(void)utimensat(AT_FDCWD, proc, tv, 0);
 	}
-	rc = record_path(fs, "setattr", &actor, path, f);
-	f = NULL;
-	if (rc < 0) {
-		rc = hz_errno(rc);
-		goto out;
+	if (sized) {
+		pthread_mutex_lock(&n->mu);
+		n->dirty = 1;
+		n->wgen++;
+		pthread_mutex_unlock(&n->mu);
 	}
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		rc = -errno;
 		goto out;
 	}
+	hz_fix_nlink(n, &st);
+	if (held)
+		content_end(n);
 	close(fd);
-	free(path);
 	fuse_reply_attr(req, &st, 1.0);
 	return;
-fail:
-	json_decref(f);
+failed:
+	/* Part of it may be done: put back what was, then say it failed. */
+	err = errno;
+	if (step > 1)
+		(void)fchownat(fd, "", old.st_uid, old.st_gid,
+			       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+	if (step > 1 && !S_ISLNK(old.st_mode))
+		(void)chmod(proc, old.st_mode & 07777);
+	path = hz_fid_path(fs, fid);
+	rc = hz_failed(fs, &actor, seq, "setattr", err, path, NULL, fid);
 out:
+	if (held)
+		content_end(n);
 	if (fd >= 0)
 		close(fd);
 	free(path);
@@ -1074,6 +1238,127 @@ static int file_new(struct hz_fs *fs, fuse_req_t req, struct hz_node *n, int fd,
 	return 0;
 }
 
+static void file_drop(struct hz_file *h)
+{
+	if (!h)
+		return;
+	if (h->writable) {
+		pthread_mutex_lock(&h->node->mu);
+		h->node->writers--;
+		pthread_mutex_unlock(&h->node->mu);
+	}
+	close(h->fd);
+	hc_sha256_free(h->hash);
+	free(h);
+}
+
+/*
+ * Open an existing file (n) for the request: O_TRUNC versions it first
+ * and is recorded before it happens.  *fd_out gets the fd.
+ */
+static int open_existing(struct hz_fs *fs, struct hz_node *n, int flags,
+			 int fiflags, const hc_actor *actor, int *fd_out)
+{
+	int writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	uint64_t fid = node_fid(fs, n), seq = 0;
+	int fd, rc = 0;
+	char *path;
+
+	if (writing && worm_locked(fs, n))
+		return refuse_worm(fs, actor, "open", n);
+	if (!(flags & O_TRUNC)) {
+		fd = hz_node_open(fs, n, flags & ~O_CREAT);
+		if (fd < 0)
+			return fd;
+		*fd_out = fd;
+		return 0;
+	}
+	rc = destroy_begin(fs, n, actor, "truncate");
+	if (rc < 0)
+		return hz_errno(rc);
+	if (worm_locked(fs, n)) {
+		content_end(n);
+		return refuse_worm(fs, actor, "open", n);
+	}
+	/* The truncation is recorded before it happens. */
+	rc = record_file(fs, "open", actor, fid,
+			 json_pack("{s:I,s:b}", "flags", (json_int_t)fiflags,
+				   "created", 0),
+			 &seq);
+	if (rc < 0) {
+		content_end(n);
+		return hz_errno(rc);
+	}
+	fd = hz_node_open(fs, n, flags & ~O_CREAT);
+	if (fd < 0) {
+		path = hz_fid_path(fs, fid);
+		rc = hz_failed(fs, actor, seq, "open", -fd, path, NULL, fid);
+		free(path);
+		content_end(n);
+		return rc;
+	}
+	pthread_mutex_lock(&n->mu);
+	n->dirty = 1;
+	n->wgen++;
+	pthread_mutex_unlock(&n->mu);
+	content_end(n);
+	*fd_out = fd;
+	return 0;
+}
+
+/*
+ * Create name in parent for the request: recorded (its seq is the fid)
+ * with the mode and owner it gets, created exclusively, given exactly
+ * those.  1 if it existed already (raced) and the caller may open it.
+ */
+static int create_file(struct hz_fs *fs, fuse_req_t req, struct hz_node *parent,
+		       int pfd, const char *name, int flags, mode_t mode,
+		       const hc_actor *actor, int *fd_out, uint64_t *fid_out)
+{
+	char *path = hz_child_path(fs, parent, name);
+	uint64_t seq = 0;
+	uid_t uid;
+	gid_t gid;
+	int fd, rc, err;
+
+	if (!path)
+		return -ENOMEM;
+	mode = S_IFREG | (mode & 07777);
+	new_owner(req, pfd, &mode, &uid, &gid);
+	rc = record_path(fs, "create", actor, path, TM_NONE,
+			 json_pack("{s:I,s:I,s:I,s:I}", "mode",
+				   (json_int_t)mode, "uid", (json_int_t)uid,
+				   "gid", (json_int_t)gid, "flags",
+				   (json_int_t)flags),
+			 &seq);
+	if (rc < 0) {
+		free(path);
+		return hz_errno(rc);
+	}
+	fd = openat(pfd, name,
+		    ((flags | O_CREAT | O_EXCL) & ~O_NOFOLLOW) | O_CLOEXEC,
+		    mode & 07777);
+	if (fd < 0) {
+		err = errno;
+		rc = hz_failed(fs, actor, seq, "create", err, path, NULL, seq);
+		free(path);
+		/* Someone made it meanwhile: open(2) then opens that. */
+		return err == EEXIST && !(flags & O_EXCL) ? 1 : rc;
+	}
+	rc = settle(pfd, name, mode, uid, gid, seq);
+	if (rc < 0) {
+		close(fd);
+		(void)unlinkat(pfd, name, 0);
+		rc = hz_failed(fs, actor, seq, "create", -rc, path, NULL, seq);
+		free(path);
+		return rc;
+	}
+	free(path);
+	*fd_out = fd;
+	*fid_out = seq;
+	return 0;
+}
+
 static void open_file(fuse_req_t req, struct hz_node *n,
 		      struct fuse_file_info *fi, int created, mode_t mode,
 		      struct hz_node *parent, const char *name)
@@ -1081,8 +1366,9 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 	struct hz_fs *fs = FS(req);
 	struct fuse_entry_param e;
 	struct hz_file *h = NULL;
-	int flags = fi->flags, fd = -1, pfd = -1, rc = 0;
+	int flags = fi->flags, fd = -1, pfd = -1, rc = 0, made = 0;
 	int writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	uint64_t fid = TM_NONE;
 	hc_actor actor;
 	char *path = NULL;
 	json_t *f;
@@ -1114,11 +1400,7 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 		path = created ? hz_child_path(fs, parent, name)
 			       : path_of(fs, n);
 		rc = hz_refuse(fs, &actor, created ? "create" : "open", path,
-			       EROFS);
-		goto out;
-	}
-	if (writing && !created && worm_locked(fs, n)) {
-		rc = refuse_worm(fs, req, "open", n);
+			       TM_NONE, EROFS);
 		goto out;
 	}
 	/* With the writeback cache the kernel reads write-only files. */
@@ -1131,76 +1413,47 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 			rc = pfd;
 			goto out;
 		}
-		fd = openat(pfd, name,
-			    ((flags | O_CREAT) & ~O_NOFOLLOW) | O_CLOEXEC,
-			    mode & 07777);
-		if (fd < 0) {
-			rc = -errno;
+		rc = create_file(fs, req, parent, pfd, name, flags, mode,
+				 &actor, &fd, &fid);
+		if (rc < 0)
 			goto out;
-		}
-		chown_to_caller(req, pfd, name, NULL);
+		made = rc == 0;
 		rc = hz_node_lookup(fs, parent, pfd, name, &e, &n);
 		if (rc < 0)
 			goto out;
-	} else {
-		if ((flags & O_TRUNC)) {
-			rc = hz_preserve(fs, n, &actor, "truncate");
-			/* The truncation is recorded before it happens. */
-			if (rc == 0) {
-				path = path_of(fs, n);
-				rc = record_path(
-					fs, "open", &actor, path,
-					json_pack("{s:I,s:I,s:b}", "ino",
-						  (json_int_t)n->ino, "flags",
-						  (json_int_t)fi->flags,
-						  "created", 0));
-			}
+		if (made) {
+			n->fid = fid;
+		} else {
+			/* It exists after all: open it like open(2) would. */
+			rc = open_existing(fs, n, flags, fi->flags, &actor,
+					   &fd);
 			if (rc < 0) {
-				rc = hz_errno(rc);
+				hz_node_forget(fs, n, 1);
 				goto out;
 			}
 		}
-		if (writing) {
-			/* A version shares this file's blocks: copy first. */
-			rc = break_link(fs, n, flags & O_TRUNC);
-			if (rc < 0)
-				goto out;
-		}
-		fd = hz_node_open(fs, n, flags & ~O_CREAT);
-		if (fd < 0) {
-			rc = fd;
+	} else {
+		rc = open_existing(fs, n, flags, fi->flags, &actor, &fd);
+		if (rc < 0)
 			goto out;
-		}
 	}
 	rc = file_new(fs, req, n, fd, flags, &h);
 	if (rc < 0)
 		goto out;
 	fd = -1;
-	if (created || (!(flags & O_TRUNC) && fs->opts.log_reads && !writing)) {
-		path = path_of(fs, n);
-		f = json_pack("{s:I,s:I,s:b}", "ino", (json_int_t)n->ino,
-			      "flags", (json_int_t)fi->flags, "created",
-			      created);
-		rc = record_path(fs, created ? "create" : "open", &actor, path,
-				 f);
+	if (!created && !(flags & O_TRUNC) && fs->opts.log_reads && !writing) {
+		f = json_pack("{s:I,s:b}", "flags", (json_int_t)fi->flags,
+			      "created", 0);
+		rc = record_file(fs, "open", &actor, node_fid(fs, n), f, NULL);
 		if (rc < 0) {
-			/* Unrecorded, so it must not exist. */
-			if (created && pfd >= 0)
-				(void)unlinkat(pfd, name, 0);
 			rc = hz_errno(rc);
 			goto out;
 		}
 	}
-	if (flags & O_TRUNC) {
+	if (made || (flags & O_TRUNC)) {
 		pthread_mutex_lock(&n->mu);
 		n->dirty = 1;
-		n->wgen++;
 		h->wgen0 = n->wgen;
-		pthread_mutex_unlock(&n->mu);
-	}
-	if (created) {
-		pthread_mutex_lock(&n->mu);
-		n->dirty = 1;
 		pthread_mutex_unlock(&n->mu);
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -1210,17 +1463,7 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 		fuse_reply_open(req, fi);
 	h = NULL;
 out:
-	if (h) {
-		/* Undo file_new. */
-		if (h->writable) {
-			pthread_mutex_lock(&h->node->mu);
-			h->node->writers--;
-			pthread_mutex_unlock(&h->node->mu);
-		}
-		close(h->fd);
-		hc_sha256_free(h->hash);
-		free(h);
-	}
+	file_drop(h);
 	if (fd >= 0)
 		close(fd);
 	if (pfd >= 0)
@@ -1258,10 +1501,11 @@ static void hz_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static int record_write(struct hz_fs *fs, struct hz_file *h,
 			const hc_actor *writer, const char *type,
-			const void *data, size_t size, off_t off)
+			const void *data, size_t size, off_t off, int writepage,
+			uint64_t *seq)
 {
 	uint8_t sha[HC_HASH_LEN];
-	char hex[HC_HEX_LEN + 1], *path;
+	char hex[HC_HEX_LEN + 1];
 	json_t *f;
 	int rc;
 
@@ -1269,13 +1513,26 @@ static int record_write(struct hz_fs *fs, struct hz_file *h,
 	if (rc < 0)
 		return rc;
 	hc_hex(sha, HC_HASH_LEN, hex);
-	path = path_of(fs, h->node);
-	f = json_pack("{s:I,s:I,s:I,s:s}", "ino", (json_int_t)h->node->ino,
-		      "offset", (json_int_t)off, "length", (json_int_t)size,
-		      "sha256", hex);
-	rc = record_path(fs, type, writer, path, f);
-	free(path);
-	return rc;
+	f = json_pack("{s:I,s:I,s:s}", "offset", (json_int_t)off, "length",
+		      (json_int_t)size, "sha256", hex);
+	if (f && writepage)
+		json_object_set_new(f, "writepage", json_true());
+	return record_file(fs, type, writer, node_fid(fs, h->node), f, seq);
+}
+
+/*
+ * The actor of a change made through handle h: the process that made
+ * the request, as it is now; for bytes the kernel writes back on its own
+ * (pages of a shared mapping, the writeback cache), which no process
+ * asked for at that moment, the opener of the handle.
+ */
+static void writer_of(struct hz_fs *fs, fuse_req_t req, struct hz_file *h,
+		      int writepage, hc_actor *out)
+{
+	if (writepage || fuse_req_ctx(req)->pid <= 0)
+		*out = h->actor;
+	else
+		hz_actor(fs, req, out);
 }
 
 static void hz_write(fuse_req_t req, fuse_ino_t ino, const char *data,
@@ -1284,44 +1541,52 @@ static void hz_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	struct hz_fs *fs = FS(req);
 	struct hz_file *h = (struct hz_file *)(uintptr_t)fi->fh;
 	struct hz_node *n = h->node;
-	const struct fuse_ctx *ctx;
+	uint64_t seq = 0;
 	hc_actor writer;
 	ssize_t done;
 	char *path;
-	int rc, err;
+	int rc;
 
 	(void)ino;
-	/*
-	 * The writer: the process that made this write(2) (write-through),
-	 * else (the kernel flushing its cache or mapped pages) the opener.
-	 */
-	ctx = fuse_req_ctx(req);
-	if (ctx->pid > 0 && (pid_t)ctx->pid != h->actor.pid)
-		hz_actor(fs, req, &writer);
-	else
-		writer = h->actor;
+	writer_of(fs, req, h, fi->writepage, &writer);
+	rc = content_begin(fs, n);
+	if (rc < 0) {
+		reply_err(req, hz_errno(rc));
+		return;
+	}
+	/* Locked under WORM: also through handles opened before. */
+	if (worm_locked(fs, n)) {
+		content_end(n);
+		reply_err(req, refuse_worm(fs, &writer, "write", n));
+		return;
+	}
 	/*
 	 * The record first: never bytes in the tree that the chain does
 	 * not show, even if the daemon dies between the two.
 	 */
-	rc = record_write(fs, h, &writer, "write", data, size, off);
+	rc = record_write(fs, h, &writer, "write", data, size, off,
+			  fi->writepage, &seq);
 	if (rc < 0) {
+		content_end(n);
 		reply_err(req, hz_errno(rc));
 		return;
 	}
 	done = pwrite(h->fd, data, size, off);
 	if (done < 0) {
-		err = errno;
-		path = path_of(fs, n);
-		hz_refuse(fs, &writer, "write", path, err);
+		int err = errno;
+
+		path = hz_fid_path(fs, node_fid(fs, n));
+		rc = hz_failed(fs, &writer, seq, "write", err, path, NULL,
+			       node_fid(fs, n));
 		free(path);
-		reply_err(req, -err);
+		content_end(n);
+		reply_err(req, rc);
 		return;
 	}
 	if ((size_t)done != size)
 		/* What was written after all: a short write. */
 		(void)record_write(fs, h, &writer, "write-short", data,
-				   (size_t)done, off);
+				   (size_t)done, off, fi->writepage, NULL);
 	pthread_mutex_lock(&n->mu);
 	n->dirty = 1;
 	n->wgen++;
@@ -1334,6 +1599,7 @@ static void hz_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 				      ? h->hash_off + (uint64_t)done
 				      : UINT64_MAX;
 	}
+	content_end(n);
 	fuse_reply_write(req, (size_t)done);
 }
 
@@ -1347,6 +1613,7 @@ static int close_version(struct hz_fs *fs, struct hz_file *h, const char *why,
 	struct stat st;
 	int rc = 0;
 
+	pthread_rwlock_wrlock(&n->io);
 	pthread_mutex_lock(&n->mu);
 	if (last)
 		n->writers--;
@@ -1365,8 +1632,7 @@ static int close_version(struct hz_fs *fs, struct hz_file *h, const char *why,
 		}
 	}
 	pthread_mutex_unlock(&n->mu);
-	if (rc == 0)
-		poke_committer(fs);
+	pthread_rwlock_unlock(&n->io);
 	return rc;
 }
 
@@ -1438,34 +1704,55 @@ static void hz_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 {
 	struct hz_fs *fs = FS(req);
 	struct hz_file *h = (struct hz_file *)(uintptr_t)fi->fh;
+	struct hz_node *n = h->node;
+	int destroys = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE |
+			       FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE);
+	uint64_t fid = node_fid(fs, n), seq = 0;
+	hc_actor actor;
 	char *path;
 	json_t *f;
 	int rc;
 
 	(void)ino;
-	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE |
-		    FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE)) {
-		/* These destroy or move bytes: preserve first. */
-		rc = hz_preserve(fs, h->node, &h->actor, "fallocate");
-		if (rc < 0) {
-			reply_err(req, hz_errno(rc));
-			return;
-		}
-	}
-	if (fallocate(h->fd, mode, off, len) < 0) {
-		reply_err(req, -errno);
+	/* The caller, not the opener: a passed fd is the caller's now. */
+	writer_of(fs, req, h, 0, &actor);
+	/* These destroy or move bytes: versioned first. */
+	rc = destroys ? destroy_begin(fs, n, &actor, "fallocate")
+		      : content_begin(fs, n);
+	if (rc < 0) {
+		reply_err(req, hz_errno(rc));
 		return;
 	}
-	pthread_mutex_lock(&h->node->mu);
-	h->node->dirty = 1;
-	h->node->wgen++;
-	pthread_mutex_unlock(&h->node->mu);
-	path = path_of(fs, h->node);
+	if (worm_locked(fs, n)) {
+		content_end(n);
+		reply_err(req, refuse_worm(fs, &actor, "fallocate", n));
+		return;
+	}
 	f = json_pack("{s:i,s:I,s:I}", "mode", mode, "offset", (json_int_t)off,
 		      "length", (json_int_t)len);
-	rc = record_path(fs, "fallocate", &h->actor, path, f);
-	free(path);
-	reply_err(req, hz_errno(rc));
+	rc = record_file(fs, "fallocate", &actor, fid, f, &seq);
+	if (rc < 0) {
+		content_end(n);
+		reply_err(req, hz_errno(rc));
+		return;
+	}
+	if (fallocate(h->fd, mode, off, len) < 0) {
+		int err = errno;
+
+		path = hz_fid_path(fs, fid);
+		rc = hz_failed(fs, &actor, seq, "fallocate", err, path, NULL,
+			       fid);
+		free(path);
+		content_end(n);
+		reply_err(req, rc);
+		return;
+	}
+	pthread_mutex_lock(&n->mu);
+	n->dirty = 1;
+	n->wgen++;
+	pthread_mutex_unlock(&n->mu);
+	content_end(n);
+	reply_err(req, 0);
 }
 
 static void hz_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -1654,6 +1941,44 @@ static void set_nocaps(struct hz_node *n, int v)
 	pthread_mutex_unlock(&n->mu);
 }
 
+/*
+ * The permission bits setting the POSIX ACL value gives a file of mode
+ * old (the kernel's posix_acl_equiv_mode: owner from USER_OBJ, group
+ * from MASK or else GROUP_OBJ, others from OTHER), or -1 if value is not
+ * an ACL.
+ */
+static long acl_mode(const unsigned char *v, size_t size, mode_t old)
+{
+	long mode = (long)(old & ~(mode_t)0777);
+	int mask = -1;
+	size_t i;
+
+	if (size < 4 || (size - 4) % 8 || v[0] != 2 || v[1] || v[2] || v[3])
+		return -1;
+	for (i = 4; i < size; i += 8) {
+		unsigned tag = v[i] | (unsigned)v[i + 1] << 8;
+		unsigned perm = (v[i + 2] | (unsigned)v[i + 3] << 8) & 7;
+
+		switch (tag) {
+		case 0x01: /* ACL_USER_OBJ */
+			mode |= (long)perm << 6;
+			break;
+		case 0x04: /* ACL_GROUP_OBJ */
+			mode |= (long)perm << 3;
+			break;
+		case 0x10: /* ACL_MASK */
+			mask = (int)perm;
+			break;
+		case 0x20: /* ACL_OTHER */
+			mode |= perm;
+			break;
+		}
+	}
+	if (mask >= 0)
+		mode = (mode & ~(long)S_IRWXG) | ((long)mask << 3);
+	return mode & 07777;
+}
+
 static void hz_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
@@ -1661,6 +1986,7 @@ static void hz_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct hz_node *n = hz_node_get(fs, ino);
 	uint8_t sha[HC_HASH_LEN];
 	char proc[64], hex[HC_HEX_LEN + 1], *path;
+	uint64_t fid, seq = 0;
 	hc_actor actor;
 	json_t *f;
 	int fd, rc;
@@ -1668,12 +1994,14 @@ static void hz_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	rc = virt_ro(fs, n, NULL, NULL);
 	if (rc == 0)
 		rc = refuse_ro(fs, req, "setxattr", n, NULL);
-	if (rc == 0 && worm_locked(fs, n))
-		rc = refuse_worm(fs, req, "setxattr", n);
-	if (rc == 0 && is_mark(name))
-		rc = refuse_worm(fs, req, "setxattr", n); /* hozen's own */
 	if (rc < 0) {
 		reply_err(req, rc);
+		return;
+	}
+	hz_actor(fs, req, &actor);
+	if (worm_locked(fs, n) || is_mark(name)) {
+		/* WORM, or hozen's own marks: refused. */
+		reply_err(req, refuse_worm(fs, &actor, "setxattr", n));
 		return;
 	}
 	fd = hz_node_open(fs, n, O_PATH);
@@ -1681,23 +2009,42 @@ static void hz_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		reply_err(req, fd);
 		return;
 	}
+	fid = node_fid(fs, n);
+	hc_sha256(value, size, sha);
+	hc_hex(sha, HC_HASH_LEN, hex);
+	f = json_pack("{s:s,s:I,s:s}", "name", name, "size", (json_int_t)size,
+		      "sha256", hex);
+	if (f && !strcmp(name, "system.posix_acl_access")) {
+		/* An access ACL sets the permission bits too: say which. */
+		struct stat st;
+		long mode = -1;
+
+		if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ==
+		    0)
+			mode = acl_mode((const unsigned char *)value, size,
+					st.st_mode);
+		if (mode >= 0)
+			json_object_set_new(f, "mode", json_integer(mode));
+	}
+	rc = record_file(fs, "setxattr", &actor, fid, f, &seq);
+	if (rc < 0) {
+		close(fd);
+		reply_err(req, hz_errno(rc));
+		return;
+	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	set_nocaps(n, 0);
 	rc = setxattr(proc, name, value, size, flags);
-	close(fd);
 	if (rc < 0) {
-		reply_err(req, -errno);
-		return;
+		int err = errno;
+
+		path = hz_fid_path(fs, fid);
+		rc = hz_failed(fs, &actor, seq, "setxattr", err, path, NULL,
+			       fid);
+		free(path);
 	}
-	hz_actor(fs, req, &actor);
-	hc_sha256(value, size, sha);
-	hc_hex(sha, HC_HASH_LEN, hex);
-	path = path_of(fs, n);
-	f = json_pack("{s:s,s:I,s:s}", "name", name, "size", (json_int_t)size,
-		      "sha256", hex);
-	rc = record_path(fs, "setxattr", &actor, path, f);
-	free(path);
-	reply_err(req, hz_errno(rc));
+	close(fd);
+	reply_err(req, rc);
 }
 
 /* listxattr without hozen's own names; -1 and errno like listxattr. */
@@ -1807,16 +2154,20 @@ static void hz_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct hz_fs *fs = FS(req);
 	struct hz_node *n = hz_node_get(fs, ino);
 	char proc[64], *path;
+	uint64_t fid, seq = 0;
 	hc_actor actor;
 	int fd, rc;
 
 	rc = virt_ro(fs, n, NULL, NULL);
 	if (rc == 0)
 		rc = refuse_ro(fs, req, "removexattr", n, NULL);
-	if (rc == 0 && (worm_locked(fs, n) || is_mark(name)))
-		rc = refuse_worm(fs, req, "removexattr", n);
 	if (rc < 0) {
 		reply_err(req, rc);
+		return;
+	}
+	hz_actor(fs, req, &actor);
+	if (worm_locked(fs, n) || is_mark(name)) {
+		reply_err(req, refuse_worm(fs, &actor, "removexattr", n));
 		return;
 	}
 	fd = hz_node_open(fs, n, O_PATH);
@@ -1824,20 +2175,27 @@ static void hz_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		reply_err(req, fd);
 		return;
 	}
+	fid = node_fid(fs, n);
+	rc = record_file(fs, "removexattr", &actor, fid,
+			 json_pack("{s:s}", "name", name), &seq);
+	if (rc < 0) {
+		close(fd);
+		reply_err(req, hz_errno(rc));
+		return;
+	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	set_nocaps(n, 0);
 	rc = removexattr(proc, name);
-	close(fd);
 	if (rc < 0) {
-		reply_err(req, -errno);
-		return;
+		int err = errno;
+
+		path = hz_fid_path(fs, fid);
+		rc = hz_failed(fs, &actor, seq, "removexattr", err, path, NULL,
+			       fid);
+		free(path);
 	}
-	hz_actor(fs, req, &actor);
-	path = path_of(fs, n);
-	rc = record_path(fs, "removexattr", &actor, path,
-			 json_pack("{s:s}", "name", name));
-	free(path);
-	reply_err(req, hz_errno(rc));
+	close(fd);
+	reply_err(req, rc);
 }
 
 const struct fuse_lowlevel_ops hz_ops = {

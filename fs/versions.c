@@ -1122,6 +1122,80 @@ static int lfs_open(vs_repo *r, const char *hex, int *out)
 	return 0;
 }
 
+int vs_lfs_is(vs_repo *r, const char *hex, const struct stat *st)
+{
+	struct stat ost;
+	char rel[80];
+
+	if (!r || r->lfsfd < 0 || strlen(hex) != HC_HEX_LEN)
+		return 0;
+	lfs_rel(hex, rel);
+	if (fstatat(r->lfsfd, rel, &ost, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	return S_ISREG(ost.st_mode) && ost.st_ino == st->st_ino &&
+	       ost.st_dev == st->st_dev;
+}
+
+int vs_lfs_unshare(vs_repo *r, const char *hex, int fd)
+{
+	char rel[80], dir[8], tmp[128];
+	struct stat st;
+	int dfd = -1, tfd = -1, rc = 0, n;
+
+	if (!r || r->lfsfd < 0 || strlen(hex) != HC_HEX_LEN)
+		return hc_error_set(HC_EINVAL, "vs_lfs_unshare: bad arguments");
+	if (fstat(fd, &st) < 0)
+		return hc_error_set(HC_ESYS, "cannot examine a file to copy");
+	if (!vs_lfs_is(r, hex, &st))
+		return 0; /* it has blocks of its own already */
+	lfs_rel(hex, rel);
+	snprintf(dir, sizeof(dir), "%.2s/%.2s", hex, hex + 2);
+	dfd = openat(r->lfsfd, dir,
+		     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return hc_error_set(HC_ESYS, "cannot open LFS directory of '%s'",
+				    hex);
+	n = snprintf(tmp, sizeof(tmp), ".copy-%s-%ld-%lu", hex,
+		     (long)getpid(), atomic_fetch_add(&tmp_counter, 1));
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		rc = hc_error_set(HC_EINVAL, "temporary name too long");
+		goto out;
+	}
+	tfd = openat(dfd, tmp,
+		     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+	if (tfd < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot create a copy of LFS object "
+					   "'%s'",
+				  hex);
+		goto out;
+	}
+	/*
+	 * The copy, its name and the directory are durable before the
+	 * caller may change the file: whatever a crash leaves, the
+	 * version's content is on disk under its name.
+	 */
+	rc = copy_content(fd, tfd, (uint64_t)st.st_size);
+	if (rc == 0 && fsync(tfd) < 0)
+		rc = hc_error_set(HC_ESYS, "cannot sync a copy of LFS object "
+					   "'%s'",
+				  hex);
+	if (rc == 0 && renameat(dfd, tmp, dfd, hex) < 0)
+		rc = hc_error_set(HC_ESYS, "cannot put a copy of LFS object "
+					   "'%s' in place",
+				  hex);
+	if (rc == 0 && fsync(dfd) < 0)
+		rc = hc_error_set(HC_ESYS, "cannot sync LFS directory of '%s'",
+				  hex);
+	if (rc < 0)
+		(void)unlinkat(dfd, tmp, 0);
+out:
+	if (tfd >= 0)
+		close(tfd);
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- blobs */
 
 /* Write buf as a blob (if git lacks it); lock held. */
@@ -2471,6 +2545,66 @@ int vs_head(vs_repo *r, char id_out[41])
 		return git_fail(g, "cannot read '%s'", VS_REF);
 	git_oid_tostr(id_out, 41, &oid);
 	return 0;
+}
+
+struct head_walk {
+	int (*fn)(void *ctx, const char *path, const char *blob, unsigned mode);
+	void *ctx;
+	int rc;
+};
+
+static int head_walk_cb(const char *root, const git_tree_entry *e,
+			void *payload)
+{
+	struct head_walk *w = payload;
+	char hex[41], *path;
+	git_filemode_t mode = git_tree_entry_filemode(e);
+
+	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+		return 0;
+	if (asprintf(&path, "%s%s", root, git_tree_entry_name(e)) < 0) {
+		w->rc = hc_error_set(HC_ENOMEM, "out of memory");
+		return -1;
+	}
+	git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
+	w->rc = w->fn(w->ctx, path, hex, (unsigned)mode);
+	free(path);
+	return w->rc ? -1 : 0;
+}
+
+int vs_head_foreach(vs_repo *r,
+		    int (*fn)(void *ctx, const char *path, const char *blob,
+			      unsigned mode),
+		    void *ctx)
+{
+	struct head_walk w = {fn, ctx, 0};
+	git_commit *c = NULL;
+	git_tree *t = NULL;
+	git_oid oid;
+	int g, rc = 0;
+
+	pthread_mutex_lock(&r->lock);
+	g = git_reference_name_to_id(&oid, r->repo, VS_REF);
+	if (g == GIT_ENOTFOUND)
+		goto out;
+	if (g == 0)
+		g = git_commit_lookup(&c, r->repo, &oid);
+	if (g == 0)
+		g = git_commit_tree(&t, c);
+	if (g < 0) {
+		rc = git_fail(g, "cannot read the tree of '%s'", VS_REF);
+		goto out;
+	}
+	g = git_tree_walk(t, GIT_TREEWALK_PRE, head_walk_cb, &w);
+	if (w.rc)
+		rc = w.rc;
+	else if (g < 0)
+		rc = git_fail(g, "cannot walk the tree of '%s'", VS_REF);
+out:
+	git_tree_free(t);
+	git_commit_free(c);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
 }
 
 int vs_commit_message(vs_repo *r, const char *commit, char **out)

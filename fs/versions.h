@@ -38,6 +38,7 @@
 #define HOZEN_FS_VERSIONS_H
 
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "hashchain.h"
@@ -113,6 +114,19 @@ int vs_store_fd(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
  */
 int vs_store_fd_link(vs_repo *r, int fd, uint64_t size, const uint8_t *sha256,
 		     struct vs_version *out);
+/*
+ * 1 if the LFS object hex (64 hex digits) is the file st describes (a
+ * version linked by vs_store_fd_link that still shares its blocks).
+ */
+int vs_lfs_is(vs_repo *r, const char *hex, const struct stat *st);
+/*
+ * Give the LFS object hex blocks of its own before the file fd, which it
+ * shares them with, changes: copy fd's content to a new file, make it
+ * durable and put it in the object's place (the directory synced too).
+ * Does nothing if they no longer share.  The caller keeps fd's content
+ * still meanwhile.
+ */
+int vs_lfs_unshare(vs_repo *r, const char *hex, int fd);
 /*
  * Store a buffer (small content: symlink targets, command output); as
  * LFS if len >= the threshold.
@@ -218,6 +232,16 @@ int vs_parse_pointer(const char *text, size_t len, uint8_t sha[HC_HASH_LEN],
 		     uint64_t *size);
 /* The commit refs/heads/main names, in id_out; 1 if there is none. */
 int vs_head(vs_repo *r, char id_out[41]);
+/*
+ * Call fn for every file of the tree refs/heads/main names (path, blob
+ * id in hex, git mode), stopping at fn's first non-zero return (which
+ * is returned); nothing if there is no commit.  fn must not call back
+ * into the repository.
+ */
+int vs_head_foreach(vs_repo *r,
+		    int (*fn)(void *ctx, const char *path, const char *blob,
+			      unsigned mode),
+		    void *ctx);
 /* 1 if git has the object blob (hex). */
 int vs_has(vs_repo *r, const char *blob);
 

@@ -122,21 +122,33 @@ void hc_sha256_free(hc_sha256_ctx *c);
 
 /* ----------------------------------------------------------------- actors */
 
-/* Who caused an event: the process, as the kernel and /proc name it. */
+/*
+ * Who caused an event: the process, as the kernel and /proc name it, and
+ * the thread that made the request when it is not the process's main
+ * thread.
+ */
 typedef struct hc_actor {
 	uid_t uid;
 	gid_t gid;
-	pid_t pid;
+	pid_t pid;	/* the process (its thread group id) */
+	pid_t tid;	/* the thread, if not the main one; else 0 */
 	char comm[64];	/* /proc/PID/comm, "" if unknown */
+	char thread[64]; /* /proc/TID/comm of the thread (with tid) */
 	char exe[4096]; /* /proc/PID/exe target, "" if unknown */
 } hc_actor;
 
 /*
- * Fill *out for process pid with the given uid and gid (the FUSE request
- * names them); comm and exe are read from /proc and left empty when the
- * process is gone.  Never fails.
+ * Fill *out for the task tid (a process or one of its threads; the FUSE
+ * request names the thread) with the given uid and gid (the request
+ * names them too); the process, comm and exe are read from /proc and
+ * left empty when the task is gone.  Never fails.
  */
-void hc_actor_from_pid(hc_actor *out, pid_t pid, uid_t uid, gid_t gid);
+void hc_actor_from_pid(hc_actor *out, pid_t tid, uid_t uid, gid_t gid);
+/*
+ * The thread group (process) of task tid from /proc/TID/status, or 0 if
+ * it is gone.
+ */
+pid_t hc_proc_tgid(pid_t tid);
 /* The calling process itself. */
 void hc_actor_self(hc_actor *out);
 

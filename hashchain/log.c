@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "internal.h"
 
@@ -30,11 +31,48 @@ void hc_segment_name(uint64_t first, char out[32])
 	snprintf(out, 32, "%020" PRIu64 ".log", first);
 }
 
+/*
+ * Set key to s, or key_b64 to its base64 when s is not UTF-8 (a process
+ * may name itself with any bytes; an executable's path may hold any).
+ */
+static int set_text(json_t *j, const char *key, const char *s)
+{
+	json_t *v = json_string(s);
+	char b64key[32], *b64;
+	size_t n;
+	int rc;
+
+	if (v)
+		return json_object_set_new(j, key, v);
+	n = strlen(s);
+	b64 = malloc(4 * ((n + 2) / 3) + 1);
+	if (!b64)
+		return -1;
+	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)s,
+			(int)n);
+	snprintf(b64key, sizeof(b64key), "%s_b64", key);
+	rc = json_object_set_new(j, b64key, json_string(b64));
+	free(b64);
+	return rc;
+}
+
 json_t *hc_actor_json(const hc_actor *a)
 {
-	return json_pack("{s:I,s:I,s:I,s:s,s:s}", "uid", (json_int_t)a->uid,
-			 "gid", (json_int_t)a->gid, "pid", (json_int_t)a->pid,
-			 "comm", a->comm, "exe", a->exe);
+	json_t *j = json_pack("{s:I,s:I,s:I}", "uid", (json_int_t)a->uid,
+			      "gid", (json_int_t)a->gid, "pid",
+			      (json_int_t)a->pid);
+
+	if (j && (set_text(j, "comm", a->comm) || set_text(j, "exe", a->exe)))
+		goto fail;
+	/* A thread other than the main one: which, and its own name. */
+	if (j && a->tid > 0 && a->tid != a->pid &&
+	    (json_object_set_new(j, "tid", json_integer(a->tid)) ||
+	     set_text(j, "thread", a->thread)))
+		goto fail;
+	return j;
+fail:
+	json_decref(j);
+	return NULL;
 }
 
 /* ------------------------------------------------------------ segments */

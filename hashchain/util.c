@@ -604,19 +604,48 @@ static void read_proc_line(pid_t pid, const char *what, char *out, size_t n)
 	out[strcspn(out, "\n")] = '\0';
 }
 
-void hc_actor_from_pid(hc_actor *out, pid_t pid, uid_t uid, gid_t gid)
+pid_t hc_proc_tgid(pid_t tid)
+{
+	char path[64], buf[1024], *p;
+	ssize_t len;
+	long tgid;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return 0;
+	buf[len] = '\0';
+	p = strstr(buf, "\nTgid:");
+	if (!p || sscanf(p + 6, "%ld", &tgid) != 1 || tgid <= 0)
+		return 0;
+	return (pid_t)tgid;
+}
+
+void hc_actor_from_pid(hc_actor *out, pid_t tid, uid_t uid, gid_t gid)
 {
 	char path[64];
 	ssize_t len;
+	pid_t pid;
 
 	memset(out, 0, sizeof(*out));
 	out->uid = uid;
 	out->gid = gid;
-	out->pid = pid;
-	if (pid <= 0)
+	out->pid = tid;
+	if (tid <= 0)
 		return;
-	read_proc_line(pid, "comm", out->comm, sizeof(out->comm));
-	snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
+	pid = hc_proc_tgid(tid);
+	if (pid > 0 && pid != tid) {
+		out->pid = pid;
+		out->tid = tid;
+		read_proc_line(tid, "comm", out->thread, sizeof(out->thread));
+	}
+	read_proc_line(out->pid, "comm", out->comm, sizeof(out->comm));
+	snprintf(path, sizeof(path), "/proc/%ld/exe", (long)out->pid);
 	len = readlink(path, out->exe, sizeof(out->exe) - 1);
 	out->exe[len > 0 ? len : 0] = '\0';
 }

@@ -23,8 +23,13 @@ static const char mount_help[] =
 	"caller.  Unmount with 'fusermount3 -u MOUNTPOINT' (or SIGTERM):\n"
 	"everything is committed, checkpointed and the unmount recorded.\n"
 	"\n"
-	"Before mounting, a crashed store is recovered (torn log tail,\n"
-	"files written but not versioned) and the store is verified.\n"
+	"Before mounting, the store is checked as 'hozen verify' checks it\n"
+	"(the chain, the case, git's refs, the live tree against what the\n"
+	"records make it; a file is read only if it changed since the seal\n"
+	"of the last unmount), and a store that fails is refused.  After\n"
+	"a crash it is recovered first: a torn log tail kept and recorded,\n"
+	"acts recorded but never done marked failed, files written but\n"
+	"not versioned versioned.\n"
 	"\n"
 	"Policy: by default (preserve) removals, truncations and renames\n"
 	"apply to the live view only: a file's content is versioned before\n"
@@ -32,7 +37,13 @@ static const char mount_help[] =
 	"\n"
 	"  -r, --read-only          write blocker: every change is refused\n"
 	"                           with EROFS (and recorded)\n"
-	"  -w, --worm               files are immutable once closed (EPERM)\n"
+	"  -w, --worm               a file is immutable (EPERM) from its\n"
+	"                           first version: the close of its last\n"
+	"                           handle open for writing, or its first\n"
+	"                           fsync, whichever comes first; also\n"
+	"                           through handles opened before, and in\n"
+	"                           every later mount while the order is\n"
+	"                           in force\n"
 	"  -R, --log-reads          record every open for reading too\n"
 	"                           (also of /.hozen/'s versions)\n"
 	"  -X, --no-xattr-read      do not serve xattr reads: small writes\n"
@@ -44,7 +55,10 @@ static const char mount_help[] =
 	"                           the handle's opener, not each write(2)'s\n"
 	"                           process\n"
 	"  -F, --force              mount a store that fails verification\n"
-	"                           (recorded in the mount record)\n"
+	"                           (every problem recorded in the mount\n"
+	"                           record)\n"
+	"  -N, --nonempty           mount over a directory that is not\n"
+	"                           empty (its content is hidden meanwhile)\n"
 	"  -f, --foreground         do not daemonize; log to stderr\n"
 	"  -p, --passphrase-file F  passphrase of an encrypted key\n"
 	"  -c, --commit-every N     versions per git commit (256)\n"
@@ -61,6 +75,7 @@ int cmd_mount(int argc, char **argv)
 		{"no-xattr-read", no_argument, NULL, 'X'},
 		{"writeback", no_argument, NULL, 'W'},
 		{"force", no_argument, NULL, 'F'},
+		{"nonempty", no_argument, NULL, 'N'},
 		{"foreground", no_argument, NULL, 'f'},
 		{"passphrase-file", required_argument, NULL, 'p'},
 		{"commit-every", required_argument, NULL, 'c'},
@@ -75,7 +90,7 @@ int cmd_mount(int argc, char **argv)
 	uint64_t n;
 	int c, rc, nextra = 0;
 
-	while ((c = getopt_long(argc, argv, "rwRXWFfp:c:o:dh", longopts,
+	while ((c = getopt_long(argc, argv, "rwRXWFNfp:c:o:dh", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -95,6 +110,9 @@ int cmd_mount(int argc, char **argv)
 			break;
 		case 'F':
 			o.force = 1;
+			break;
+		case 'N':
+			o.nonempty = 1;
 			break;
 		case 'f':
 			o.foreground = 1;
