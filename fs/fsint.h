@@ -182,7 +182,6 @@ char *hz_child_path(struct hz_fs *fs, struct hz_node *parent, const char *name);
 void hz_node_rename(struct hz_fs *fs, struct hz_node *n, struct hz_node *parent,
 		    const char *name);
 
-
 /*
  * virt.c: the read-only /.hozen/ directory.  Errors of the calls made by
  * FUSE operations are -errno; what is not the caller's doing is also

@@ -1529,9 +1529,10 @@ struct chk {
 
 #define HASH_BUF (1u << 20)
 
-__attribute__((format(printf, 5, 6))) static void
-diff(struct chk *c, int kind, uint64_t seq, const char *path, const char *fmt,
-     ...)
+__attribute__((format(printf, 5, 6))) static void diff(struct chk *c, int kind,
+						       uint64_t seq,
+						       const char *path,
+						       const char *fmt, ...)
 {
 	char reason[512], where[512], *pp;
 	va_list ap;
@@ -1716,8 +1717,9 @@ static int check_entry(struct chk *c, int dfd, const char *name,
 	c->rep.entries++;
 	if ((f->mode & S_IFMT) &&
 	    (st->st_mode & S_IFMT) != (f->mode & S_IFMT)) {
-		diff(c, TM_DIFF_NAME, e->seq, path, "is %s where the chain says %s",
-		     kind(st->st_mode), kind(f->mode));
+		diff(c, TM_DIFF_NAME, e->seq, path,
+		     "is %s where the chain says %s", kind(st->st_mode),
+		     kind(f->mode));
 		return 0;
 	}
 	if (f->has_bits && !S_ISLNK(st->st_mode) &&
@@ -1792,7 +1794,8 @@ static int check_entry(struct chk *c, int dfd, const char *name,
 	if (rc == HC_ENOMEM)
 		return rc;
 	if (rc < 0) {
-		diff(c, TM_DIFF_OTHER, e->seq, path, "cannot be read: %s", hc_error_message());
+		diff(c, TM_DIFF_OTHER, e->seq, path, "cannot be read: %s",
+		     hc_error_message());
 		return 0;
 	}
 	c->rep.hashed++;
@@ -1853,14 +1856,15 @@ static int walk(struct chk *c, int dfd, uint64_t dirfid, const char *dpath)
 			break;
 		}
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			diff(c, TM_DIFF_OTHER, 0, path, "cannot be examined: %s",
-			     strerror(errno));
+			diff(c, TM_DIFF_OTHER, 0, path,
+			     "cannot be examined: %s", strerror(errno));
 			free(path);
 			continue;
 		}
 		e = ent_get(c->m, dirfid, de->d_name);
 		if (!e) {
-			diff(c, TM_DIFF_NAME, 0, path, "is %s that no record explains%s",
+			diff(c, TM_DIFF_NAME, 0, path,
+			     "is %s that no record explains%s",
 			     kind(st.st_mode),
 			     S_ISDIR(st.st_mode) ? " (nor what is in it)" : "");
 			free(path);
@@ -1874,8 +1878,8 @@ static int walk(struct chk *c, int dfd, uint64_t dirfid, const char *dpath)
 						 O_CLOEXEC);
 
 			if (sub < 0) {
-				diff(c, TM_DIFF_OTHER, e->seq, path, "cannot be opened: %s",
-				     strerror(errno));
+				diff(c, TM_DIFF_OTHER, e->seq, path,
+				     "cannot be opened: %s", strerror(errno));
 			} else {
 				rc = walk(c, sub, e->file->fid, path);
 				close(sub);

@@ -34,32 +34,32 @@
 
 typedef struct tm_model tm_model;
 
-#define TM_ROOT	       0ull
-#define TM_NONE	       UINT64_MAX /* no fid */
-#define TM_UNDO_DEPTH  65536	  /* acts a `failed` record can undo */
-#define TM_XATTR_FID   "trusted.hozen.fid" /* a tree file's fid, decimal */
+#define TM_ROOT	      0ull
+#define TM_NONE	      UINT64_MAX	  /* no fid */
+#define TM_UNDO_DEPTH 65536		  /* acts a `failed` record can undo */
+#define TM_XATTR_FID  "trusted.hozen.fid" /* a tree file's fid, decimal */
 
 /* What the model knows of a regular file's content. */
 enum tm_content {
 	TM_UNKNOWN = 0, /* no record says (written before records did) */
 	TM_KNOWN,	/* its last version: sha256, size, blob */
-	TM_PENDING,	/* changed since its last version (or never versioned) */
+	TM_PENDING, /* changed since its last version (or never versioned) */
 };
 
 /* What the model says of one fid (tm_get). */
 struct tm_info {
 	uint64_t fid;
-	mode_t mode;	 /* type and permission bits; 0 if unknown */
-	int has_owner;	 /* uid and gid are known */
+	mode_t mode;   /* type and permission bits; 0 if unknown */
+	int has_owner; /* uid and gid are known */
 	uid_t uid;
 	gid_t gid;
-	dev_t rdev;	 /* devices */
-	int content;	 /* enum tm_content, regular files */
+	dev_t rdev;  /* devices */
+	int content; /* enum tm_content, regular files */
 	uint8_t sha256[HC_HASH_LEN];
 	uint64_t size;
-	char blob[41];	 /* the last version's (a symlink's target blob) */
-	int locked;	 /* WORM: a version under a WORM mount */
-	uint32_t nlink;	 /* names it has */
+	char blob[41];	/* the last version's (a symlink's target blob) */
+	int locked;	/* WORM: a version under a WORM mount */
+	uint32_t nlink; /* names it has */
 	uint64_t versions;
 };
 
@@ -157,11 +157,11 @@ uint64_t tm_last_change(tm_model *m, const char *path);
 
 /* What tm_check_tree found. */
 struct tm_check_report {
-	uint64_t entries;  /* names of the tree checked */
-	uint64_t hashed;   /* regular files whose content was hashed */
-	uint64_t bytes;	   /* bytes hashed */
-	uint64_t pending;  /* files changed since their last version */
-	uint64_t diffs;	   /* differences found */
+	uint64_t entries; /* names of the tree checked */
+	uint64_t hashed;  /* regular files whose content was hashed */
+	uint64_t bytes;	  /* bytes hashed */
+	uint64_t pending; /* files changed since their last version */
+	uint64_t diffs;	  /* differences found */
 };
 
 /*

@@ -29,10 +29,10 @@ struct fs_scan {
 	int check_git;	       /* versions and commits are in git */
 	int check_content;     /* and every version's content (verify) */
 
-	char main[41];	   /* the last commit record's commit, or "" */
-	char versions[41]; /* its refs/hozen/versions commit, or "" */
-	int versions_named; /* the last commit record names `versions` */
-	uint64_t covered;  /* records below it are in a recorded commit */
+	char main[41];	     /* the last commit record's commit, or "" */
+	char versions[41];   /* its refs/hozen/versions commit, or "" */
+	int versions_named;  /* the last commit record names `versions` */
+	uint64_t covered;    /* records below it are in a recorded commit */
 	uint64_t last_mount; /* seq of the last mount record (0: none) */
 	int open;	     /* it has no unmount record after it */
 	char seal[HC_HEX_LEN + 1]; /* the last unmount's seal, "" if none */

@@ -1153,19 +1153,21 @@ int vs_lfs_unshare(vs_repo *r, const char *hex, int fd)
 	dfd = openat(r->lfsfd, dir,
 		     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
-		return hc_error_set(HC_ESYS, "cannot open LFS directory of '%s'",
-				    hex);
-	n = snprintf(tmp, sizeof(tmp), ".copy-%s-%ld-%lu", hex,
-		     (long)getpid(), atomic_fetch_add(&tmp_counter, 1));
+		return hc_error_set(HC_ESYS,
+				    "cannot open LFS directory of '%s'", hex);
+	n = snprintf(tmp, sizeof(tmp), ".copy-%s-%ld-%lu", hex, (long)getpid(),
+		     atomic_fetch_add(&tmp_counter, 1));
 	if (n < 0 || (size_t)n >= sizeof(tmp)) {
 		rc = hc_error_set(HC_EINVAL, "temporary name too long");
 		goto out;
 	}
 	tfd = openat(dfd, tmp,
-		     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+		     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		     0400);
 	if (tfd < 0) {
-		rc = hc_error_set(HC_ESYS, "cannot create a copy of LFS object "
-					   "'%s'",
+		rc = hc_error_set(HC_ESYS,
+				  "cannot create a copy of LFS object "
+				  "'%s'",
 				  hex);
 		goto out;
 	}
@@ -1176,12 +1178,14 @@ int vs_lfs_unshare(vs_repo *r, const char *hex, int fd)
 	 */
 	rc = copy_content(fd, tfd, (uint64_t)st.st_size);
 	if (rc == 0 && fsync(tfd) < 0)
-		rc = hc_error_set(HC_ESYS, "cannot sync a copy of LFS object "
-					   "'%s'",
+		rc = hc_error_set(HC_ESYS,
+				  "cannot sync a copy of LFS object "
+				  "'%s'",
 				  hex);
 	if (rc == 0 && renameat(dfd, tmp, dfd, hex) < 0)
-		rc = hc_error_set(HC_ESYS, "cannot put a copy of LFS object "
-					   "'%s' in place",
+		rc = hc_error_set(HC_ESYS,
+				  "cannot put a copy of LFS object "
+				  "'%s' in place",
 				  hex);
 	if (rc == 0 && fsync(dfd) < 0)
 		rc = hc_error_set(HC_ESYS, "cannot sync LFS directory of '%s'",

@@ -130,11 +130,11 @@ void hc_sha256_free(hc_sha256_ctx *c);
 typedef struct hc_actor {
 	uid_t uid;
 	gid_t gid;
-	pid_t pid;	/* the process (its thread group id) */
-	pid_t tid;	/* the thread, if not the main one; else 0 */
-	char comm[64];	/* /proc/PID/comm, "" if unknown */
+	pid_t pid;	 /* the process (its thread group id) */
+	pid_t tid;	 /* the thread, if not the main one; else 0 */
+	char comm[64];	 /* /proc/PID/comm, "" if unknown */
 	char thread[64]; /* /proc/TID/comm of the thread (with tid) */
-	char exe[4096]; /* /proc/PID/exe target, "" if unknown */
+	char exe[4096];	 /* /proc/PID/exe target, "" if unknown */
 } hc_actor;
 
 /*

@@ -48,8 +48,7 @@ static int set_text(json_t *j, const char *key, const char *s)
 	b64 = malloc(4 * ((n + 2) / 3) + 1);
 	if (!b64)
 		return -1;
-	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)s,
-			(int)n);
+	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)s, (int)n);
 	snprintf(b64key, sizeof(b64key), "%s_b64", key);
 	rc = json_object_set_new(j, b64key, json_string(b64));
 	free(b64);
@@ -58,9 +57,8 @@ static int set_text(json_t *j, const char *key, const char *s)
 
 json_t *hc_actor_json(const hc_actor *a)
 {
-	json_t *j = json_pack("{s:I,s:I,s:I}", "uid", (json_int_t)a->uid,
-			      "gid", (json_int_t)a->gid, "pid",
-			      (json_int_t)a->pid);
+	json_t *j = json_pack("{s:I,s:I,s:I}", "uid", (json_int_t)a->uid, "gid",
+			      (json_int_t)a->gid, "pid", (json_int_t)a->pid);
 
 	if (j && (set_text(j, "comm", a->comm) || set_text(j, "exe", a->exe)))
 		goto fail;
