@@ -941,7 +941,9 @@ static int check_store(struct hz_fs *fs, struct mount_ctx *m, json_t *report)
 
 int fs_mount(const struct fs_options *opts)
 {
-	struct hc_log_options lo = {.flush_ms = 5};
+	/* Room for records kept on the disk: content is refused first. */
+	struct hc_log_options lo = {.flush_ms = 5,
+				    .reserve_bytes = 16u << 20};
 	struct vs_options vo = {0};
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *cfg = NULL;

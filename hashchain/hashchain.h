@@ -331,6 +331,14 @@ struct hc_log_options {
 	 * log for writing fails with HC_ETORN.
 	 */
 	int recover;
+	/*
+	 * Keep this many bytes allocated after the end of the current
+	 * segment (fallocate, the file's size unchanged), topped up as
+	 * records use them: records still fit when the disk is full, so a
+	 * full disk refuses content before it refuses records.  The room
+	 * left is given back at close.  0: none.
+	 */
+	uint64_t reserve_bytes;
 };
 
 /* What hc_log_open found and did. */

@@ -490,6 +490,7 @@ struct hc_log {
 	char *dump; /* buffer for the record line */
 	size_t dump_cap;
 	int failed; /* a write could not be undone: refuse appends */
+	uint64_t reserved; /* the segment's blocks are allocated up to here */
 
 	pthread_mutex_t sync_mu;
 	pthread_cond_t sync_cv;
@@ -630,6 +631,35 @@ static int check_fields(const char *type, json_t *fields)
 	return 0;
 }
 
+/*
+ * Top up the room kept after the segment's end (opts.reserve_bytes):
+ * when less than half of it is left, allocate up to a whole reserve
+ * again.  A full disk leaves what is left of it to the records.  mu held.
+ */
+static void reserve_more(hc_log *log)
+{
+	uint64_t want = log->seg_bytes + log->opts.reserve_bytes;
+
+	if (!log->opts.reserve_bytes)
+		return;
+	if (log->reserved < log->seg_bytes)
+		log->reserved = log->seg_bytes;
+	if (log->reserved >= log->seg_bytes + log->opts.reserve_bytes / 2)
+		return;
+	if (fallocate(log->segfd, FALLOC_FL_KEEP_SIZE, (off_t)log->reserved,
+		      (off_t)(want - log->reserved)) == 0)
+		log->reserved = want;
+}
+
+/* Give back the room kept after the segment's end.  mu held. */
+static void reserve_release(hc_log *log)
+{
+	if (log->opts.reserve_bytes && log->segfd >= 0 &&
+	    log->reserved > log->seg_bytes &&
+	    ftruncate(log->segfd, (off_t)log->seg_bytes) == 0)
+		log->reserved = log->seg_bytes;
+}
+
 /* Start a new segment at next_seq.  mu held. */
 static int rotate(hc_log *log)
 {
@@ -651,10 +681,13 @@ static int rotate(hc_log *log)
 		return hc_error_set(HC_ESYS, "cannot sync directory 'chain'");
 	}
 	/* A sync in flight holds its own dup of the old fd. */
+	reserve_release(log);
 	close(log->segfd);
 	log->segfd = fd;
 	log->seg_first = log->next_seq;
 	log->seg_bytes = 0;
+	log->reserved = 0;
+	reserve_more(log);
 	return 0;
 }
 
@@ -711,6 +744,7 @@ int hc_log_append_tree(hc_log *log, const char *type, const hc_actor *actor,
 	}
 	memcpy(log->last_hash, hash, HC_HASH_LEN);
 	log->seg_bytes += len + 1;
+	reserve_more(log);
 	if (out) {
 		out->seq = log->next_seq;
 		memcpy(out->hash, hash, HC_HASH_LEN);
@@ -853,6 +887,9 @@ int hc_log_close(hc_log *log)
 	}
 	if (log->next_seq > 0)
 		rc = hc_log_sync(log, log->next_seq - 1);
+	pthread_mutex_lock(&log->mu);
+	reserve_release(log);
+	pthread_mutex_unlock(&log->mu);
 	log_free(log);
 	return rc;
 }
@@ -1054,6 +1091,8 @@ int hc_log_open(hc_log **out, int storefd, const struct hc_log_options *opts,
 		goto fail;
 	}
 	log->seg_bytes = (uint64_t)st.st_size;
+	log->reserved = log->seg_bytes;
+	reserve_more(log);
 	/* Everything replayed was read back from disk; sync it once. */
 	if (fdatasync(log->segfd) < 0) {
 		rc = hc_error_set(HC_ESYS, "cannot sync 'chain/%s'", name);
