@@ -120,6 +120,7 @@ static void *committer_main(void *arg)
 
 /* What the checks before mounting learn, for the recovery after them. */
 struct mount_ctx {
+	struct hz_fs *fs;
 	struct fs_scan scan;
 	case_replay *cr;
 	hc_findings *findings;
@@ -137,6 +138,7 @@ static int mount_on_record(void *ctx, const hc_record *rec)
 
 	if (rc < 0)
 		return rc;
+	hz_virt_record(m->fs, rec); /* /.hozen/versions */
 	return fs_scan_record(&m->scan, rec, "");
 }
 
@@ -553,6 +555,7 @@ static int recover_pending(struct hz_fs *fs, const hc_actor *self,
 	struct stat st;
 	char hex[HC_HEX_LEN + 1], **paths = NULL;
 	size_t i, k;
+	json_t *f;
 	int rc;
 
 	pthread_mutex_lock(&fs->mmu);
@@ -574,13 +577,14 @@ static int recover_pending(struct hz_fs *fs, const hc_actor *self,
 		if (rc < 0)
 			break;
 		hc_hex(v.sha256, HC_HASH_LEN, hex);
-		rc = hz_record(fs, "version", self,
-			       json_pack("{s:I,s:I,s:s,s:s,s:b,s:s}", "fid",
-					 (json_int_t)p.fids[i], "size",
-					 (json_int_t)v.size, "sha256", hex,
-					 "blob", v.blob, "lfs", v.lfs, "why",
-					 "recovery"),
-			       NULL);
+		f = json_pack("{s:I,s:s,s:s,s:b,s:s}", "size",
+			      (json_int_t)v.size, "sha256", hex, "blob", v.blob,
+			      "lfs", v.lfs, "why", "recovery");
+		if (f && hz_json_file(f, fs, p.fids[i]) < 0) {
+			json_decref(f);
+			f = NULL;
+		}
+		rc = hz_record(fs, "version", self, f, NULL);
 		if (rc < 0)
 			break;
 		pthread_mutex_lock(&fs->mmu);
@@ -942,8 +946,7 @@ static int check_store(struct hz_fs *fs, struct mount_ctx *m, json_t *report)
 int fs_mount(const struct fs_options *opts)
 {
 	/* Room for records kept on the disk: content is refused first. */
-	struct hc_log_options lo = {.flush_ms = 5,
-				    .reserve_bytes = 16u << 20};
+	struct hc_log_options lo = {.flush_ms = 5, .reserve_bytes = 16u << 20};
 	struct vs_options vo = {0};
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *cfg = NULL;
@@ -1023,7 +1026,10 @@ int fs_mount(const struct fs_options *opts)
 	if (rc < 0)
 		goto out;
 	m.scan.vs = fs.vs;
-	rc = check_store(&fs, &m, report);
+	m.fs = &fs;
+	rc = hz_virt_init(&fs);
+	if (rc == 0)
+		rc = check_store(&fs, &m, report);
 	if (rc < 0)
 		goto out;
 	/* The model the checks built is the daemon's from now on. */
@@ -1031,8 +1037,6 @@ int fs_mount(const struct fs_options *opts)
 	m.scan.model = NULL;
 	reserve_make(&fs);
 	rc = hz_nodes_init(&fs);
-	if (rc == 0)
-		rc = hz_virt_init(&fs);
 	if (rc < 0)
 		goto out;
 
@@ -1099,8 +1103,6 @@ int fs_mount(const struct fs_options *opts)
 	if (rc < 0)
 		goto out;
 	rc = recover(&fs, &m, report);
-	if (rc == 0)
-		rc = hz_virt_load(&fs); /* /.hozen/versions */
 	if (rc < 0)
 		goto out;
 	snprintf(fs.mountpoint, sizeof(fs.mountpoint), "%s", mnt);

@@ -191,8 +191,11 @@ void hz_node_rename(struct hz_fs *fs, struct hz_node *n, struct hz_node *parent,
  * a repository).  0 or HC_E*.
  */
 int hz_virt_init(struct hz_fs *fs);
-/* Index the chain's versions (before serving).  0 or HC_E*. */
-int hz_virt_load(struct hz_fs *fs);
+/*
+ * Index a record of the chain (a version) for /.hozen/versions, as the
+ * daemon reads the chain before serving.
+ */
+void hz_virt_record(struct hz_fs *fs, const hc_record *rec);
 /* Free every node of /.hozen/ and the history; accepts what init left. */
 void hz_virt_free(struct hz_fs *fs);
 /*

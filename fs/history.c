@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "history.h"
+#include "model.h"
 #include "versions.h"
 
 struct commit {
@@ -708,51 +709,49 @@ int hs_add(hs_history *h, const char *path, const char *blob, uint64_t size,
 	return rc;
 }
 
-/*
- * The path a record names, from path or path_b64 (base64 of the bytes of
- * a name that is not UTF-8), into *out (malloc'd) and *len; HC_EINVAL.
- */
-static int version_path(const json_t *rec, char **out, size_t *len)
+/* One record into the index (h->ilock held); HC_EINVAL if unusable. */
+static int load_locked(hs_history *h, const hc_record *rec)
 {
-	const char *s = json_string_value(json_object_get(rec, "path"));
-	const char *b64;
-	size_t n;
-	int k;
+	struct hs_version v;
+	json_t *size = json_object_get(rec->json, "size");
+	char *path = NULL;
+	int rc;
 
-	if (s) {
-		*len = strlen(s);
-		*out = strdup(s);
-		return *out ? 0 : hc_error_set(HC_ENOMEM, "out of memory");
-	}
-	b64 = json_string_value(json_object_get(rec, "path_b64"));
-	n = b64 ? strlen(b64) : 0;
-	if (n == 0 || n % 4 || n > INT_MAX)
-		return hc_error_set(HC_EINVAL, "record has no path");
-	*out = malloc(n / 4 * 3 + 1);
-	if (!*out)
-		return hc_error_set(HC_ENOMEM, "out of memory");
-	k = EVP_DecodeBlock((unsigned char *)*out, (const unsigned char *)b64,
-			    (int)n);
-	if (k < 0) {
-		free(*out);
-		return hc_error_set(HC_EINVAL, "bad path_b64");
-	}
-	/* EVP_DecodeBlock counts the padding as zero bytes. */
-	k -= (b64[n - 1] == '=') + (b64[n - 2] == '=');
-	(*out)[k] = '\0';
-	*len = (size_t)k;
-	return 0;
+	rc = tm_record_path(rec->json, "path", &path);
+	if (rc == HC_ENOMEM)
+		return rc;
+	if (rc < 0 || !path_ok(path, strlen(path)) || !json_is_integer(size) ||
+	    json_integer_value(size) < 0)
+		rc = HC_EINVAL;
+	if (rc == 0)
+		rc = version_of(
+			json_string_value(json_object_get(rec->json, "blob")),
+			(uint64_t)json_integer_value(size),
+			json_string_value(json_object_get(rec->json, "time")),
+			&v);
+	if (rc == 0)
+		rc = add_locked(h, path, strlen(path), &v);
+	free(path);
+	return rc;
+}
+
+int hs_load_record(hs_history *h, const hc_record *rec)
+{
+	int rc;
+
+	if (strcmp(rec->type, "version"))
+		return 0;
+	pthread_rwlock_wrlock(&h->ilock);
+	rc = load_locked(h, rec);
+	pthread_rwlock_unlock(&h->ilock);
+	return rc;
 }
 
 int hs_load(hs_history *h, int storefd, uint64_t *skipped)
 {
 	hc_reader *r = NULL;
-	struct hs_version v;
 	uint64_t bad = 0;
 	hc_record rec;
-	json_t *size;
-	char *path;
-	size_t len = 0;
 	int rc;
 
 	memset(&rec, 0, sizeof(rec));
@@ -763,22 +762,7 @@ int hs_load(hs_history *h, int storefd, uint64_t *skipped)
 	while ((rc = hc_reader_next(r, &rec)) == 1) {
 		if (strcmp(rec.type, "version"))
 			continue;
-		path = NULL;
-		size = json_object_get(rec.json, "size");
-		rc = version_path(rec.json, &path, &len);
-		if (rc == 0 && (!path_ok(path, len) || !json_is_integer(size) ||
-				json_integer_value(size) < 0))
-			rc = HC_EINVAL;
-		if (rc == 0)
-			rc = version_of(json_string_value(json_object_get(
-						rec.json, "blob")),
-					(uint64_t)json_integer_value(size),
-					json_string_value(json_object_get(
-						rec.json, "time")),
-					&v);
-		if (rc == 0)
-			rc = add_locked(h, path, len, &v);
-		free(path);
+		rc = load_locked(h, &rec);
 		if (rc == HC_EINVAL) {
 			bad++;
 			rc = 0;

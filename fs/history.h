@@ -119,6 +119,12 @@ int hs_tree_each(hs_history *h, const uint8_t tree[HS_OID_LEN],
  */
 int hs_load(hs_history *h, int storefd, uint64_t *skipped);
 /*
+ * Add one record to the index as hs_load does (a version record; others
+ * are ignored), for a caller that reads the chain itself.  HC_EINVAL for
+ * a version record without a usable path, blob, size or time.
+ */
+int hs_load_record(hs_history *h, const hc_record *rec);
+/*
  * Add a version of path (relative to the mount root, byte-exact as the
  * record names it): blob (40 hex digits), the content's size and the
  * record's time (RFC 3339 UTC as records give it, e.g.

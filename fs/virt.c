@@ -180,19 +180,13 @@ int hz_virt_init(struct hz_fs *fs)
 	return 0;
 }
 
-int hz_virt_load(struct hz_fs *fs)
+void hz_virt_record(struct hz_fs *fs, const hc_record *rec)
 {
-	uint64_t skipped = 0;
-	int rc;
-
-	rc = hs_load(fs->vt->hist, hc_store_fd(fs->store), &skipped);
-	if (rc == 0 && skipped)
+	/* An unusable version record is left out of /.hozen/versions. */
+	if (hs_load_record(fs->vt->hist, rec) == HC_ENOMEM)
 		fuse_log(FUSE_LOG_WARNING,
-			 "hozen: /.hozen/versions leaves out %" PRIu64
-			 " version record(s) without a usable path, blob, "
-			 "size or time\n",
-			 skipped);
-	return rc;
+			 "hozen: out of memory indexing versions for "
+			 "/.hozen/versions\n");
 }
 
 static void vnode_free(struct vnode *v)
