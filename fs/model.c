@@ -72,9 +72,8 @@ struct tm_undo {
 	uint64_t seq; /* TM_NONE: unused slot */
 	const char *type;
 	int reverted;
-	int bad; /* it could not have happened: a `failed` record must say */
-	char where[64];
-	char why[256];
+	int bad;   /* it could not have happened: a `failed` record must say */
+	char *why; /* then: where and why, for the finding (malloc'd) */
 	struct tm_change ch[2];
 	int nch;
 	uint64_t created; /* a fid it created, or TM_NONE */
@@ -575,6 +574,7 @@ static void undo_clear(struct tm_undo *u)
 
 	for (i = 0; i < u->nch; i++)
 		free(u->ch[i].name);
+	free(u->why);
 	memset(u, 0, sizeof(*u));
 	u->seq = TM_NONE;
 }
@@ -622,6 +622,19 @@ finding(tm_model *m, uint64_t seq, const char *fmt, ...)
 	hc_findings_add(m->f, (int64_t)seq, 0, m->where, "%s", reason);
 }
 
+/* The finding of an act that could not have happened ("WHERE\tWHY"). */
+static void report_bad(hc_findings *f, const struct tm_undo *u,
+		       const char *more)
+{
+	const char *why = u->why ? u->why : "";
+	const char *tab = strchr(why, '\t');
+	char where[256];
+
+	snprintf(where, sizeof(where), "%.*s", tab ? (int)(tab - why) : 0, why);
+	hc_findings_add(f, (int64_t)u->seq, 0, where, "%s%s",
+			tab ? tab + 1 : why, more);
+}
+
 /* The undo slot of the act seq is making (cleared). */
 static struct tm_undo *undo_start(tm_model *m, uint64_t seq, const char *type)
 {
@@ -629,8 +642,7 @@ static struct tm_undo *undo_start(tm_model *m, uint64_t seq, const char *type)
 
 	if (u->seq != TM_NONE && u->bad && !u->reverted) {
 		/* Pushed out before a `failed` record said so. */
-		hc_findings_add(m->f, (int64_t)u->seq, 0, u->where, "%s",
-				u->why);
+		report_bad(m->f, u, "");
 		m->bad_left--;
 	}
 	undo_clear(u);
@@ -638,7 +650,6 @@ static struct tm_undo *undo_start(tm_model *m, uint64_t seq, const char *type)
 	u->type = type;
 	u->created = TM_NONE;
 	u->afid = TM_NONE;
-	snprintf(u->where, sizeof(u->where), "%s", m->where ? m->where : "");
 	return u;
 }
 
@@ -658,9 +669,16 @@ impossible(tm_model *m, struct tm_undo *u, const char *fmt, ...)
 {
 	va_list ap;
 
+	char why[512];
+
+	int n = snprintf(why, sizeof(why), "%.200s\t",
+			 m->where ? m->where : "");
+
 	va_start(ap, fmt);
-	vsnprintf(u->why, sizeof(u->why), fmt, ap);
+	vsnprintf(why + n, sizeof(why) - (size_t)n, fmt, ap);
 	va_end(ap);
+	free(u->why);
+	u->why = strdup(why);
 	u->bad = 1;
 	m->bad_left++;
 }
@@ -1314,10 +1332,8 @@ size_t tm_finish(tm_model *m, hc_findings *f)
 
 		if (u->seq == TM_NONE || !u->bad || u->reverted)
 			continue;
-		hc_findings_add(f, (int64_t)u->seq, 0, u->where,
-				"%s, and no 'failed' record says it did not "
-				"happen",
-				u->why);
+		report_bad(f, u,
+			   ", and no 'failed' record says it did not happen");
 		n++;
 	}
 	return n;

@@ -36,7 +36,7 @@ typedef struct tm_model tm_model;
 
 #define TM_ROOT	      0ull
 #define TM_NONE	      UINT64_MAX	  /* no fid */
-#define TM_UNDO_DEPTH 65536		  /* acts a `failed` record can undo */
+#define TM_UNDO_DEPTH 16384		  /* acts a `failed` record can undo */
 #define TM_XATTR_FID  "trusted.hozen.fid" /* a tree file's fid, decimal */
 
 /* What the model knows of a regular file's content. */
