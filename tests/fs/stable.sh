@@ -281,6 +281,9 @@ pts = {}
 for w in want:
     pts.setdefault(group(w['path']), []).append(w)
 for g, ws in sorted(pts.items()):
+    # Consecutive points with the same content need one version only.
+    ws = [w for i, w in enumerate(ws)
+          if i == 0 or w['sha256'] != ws[i - 1]['sha256']]
     vs = vers.get(g, [])
     i, missing = 0, []
     for w in ws:

@@ -3,11 +3,12 @@
 # changes applied that no record shows).  The record comes before the
 # act; if it cannot be written the act does not happen and the caller
 # gets the error.
-#  - On a full disk (a 64 MiB ext4 image, or a tmpfs), rm, mv and chmod
-#    either succeed and are recorded, or fail and change nothing.
+#  - On a full disk (a 64 MiB ext4 image, or a tmpfs), chmod, chown,
+#    touch, mv, ln, ln -s, mkfifo, a write in place, rm, setfattr -x and
+#    rmdir either succeed and are recorded, or fail and change nothing.
 #  - Records whose size falls where the record builder's buffer estimate
 #    was short: a chain of 1100 nested 'mkdir d', and a rename whose
-#    paths sweep through ~950..1200 bytes.  Every call either succeeds
+#    paths sweep through 3..1257 bytes.  Every call either succeeds
 #    and is recorded, or fails and changes nothing; every directory on
 #    disk is named by a record; 'hozen verify' passes.
 
@@ -35,12 +36,19 @@ else
 	S=$DISK/store
 	"$HOZEN" init "$S" >/dev/null
 	check "full disk ($kind): mount" fs_mount "$S" "$M"
-	N=40
-	# rm-K are empty: removing one frees no block the chain could use.
+	# What each attempt needs, made before the disk fills.  rm-K are
+	# empty: removing one frees no block the chain could use.
+	N=12
+	mkdir "$M/p"
 	for k in $(seq 1 $N); do
-		: >"$M/rm-$k"
-		printf 'file %d\n' "$k" >"$M/mv-$k"
-		printf 'file %d\n' "$k" >"$M/chmod-$k"
+		: >"$M/p/rm-$k"
+		for f in mv chmod chown touch; do
+			printf 'file %d\n' "$k" >"$M/p/$f-$k"
+		done
+		printf 'aaaaaaaa\n' >"$M/p/dd-$k"
+		printf 'x\n' >"$M/p/rx-$k"
+		setfattr -n user.a -v 1 "$M/p/rx-$k"
+		mkdir "$M/p/rmdir-$k"
 	done
 	python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY)
 os.fsync(fd)' "$M" # committed before the disk fills
@@ -52,22 +60,37 @@ os.fsync(fd)' "$M" # committed before the disk fills
 	done
 	check "full disk: the disk is full (a 4 KiB file fails after $i)" \
 		[ $i -lt 4000 ]
-	# Each attempt: its exit code, then whether it is applied (read
-	# from the store's tree after unmount).
+	# Each attempt's exit code; whether it is applied is read from the
+	# store's tree after unmount.  Those that free blocks come last.
 	: >"$T/attempts"
+	try() # OP K COMMAND...
+	{
+		local op=$1 k=$2
+		shift 2
+		"$@" 2>/dev/null
+		printf '%s\t%d\t%d\n' "$op" "$k" $? >>"$T/attempts"
+	}
+	P=$M/p
+	for k in $(seq 1 $N); do try chmod "$k" chmod 600 "$P/chmod-$k"; done
+	for k in $(seq 1 $N); do try chown "$k" chown 65534 "$P/chown-$k"; done
 	for k in $(seq 1 $N); do
-		chmod 600 "$M/chmod-$k" 2>/dev/null
-		printf 'chmod-%d\t%d\n' "$k" $? >>"$T/attempts"
+		try touch "$k" touch -m -d 2001-01-01 "$P/touch-$k"
 	done
+	for k in $(seq 1 $N); do try mv "$k" mv "$P/mv-$k" "$P/mv-$k.moved"; done
+	for k in $(seq 1 $N); do try link "$k" ln "$P/dd-1" "$P/ln-$k"; done
+	for k in $(seq 1 $N); do try symlink "$k" ln -s target "$P/sl-$k"; done
+	for k in $(seq 1 $N); do try mknod "$k" mkfifo "$P/fifo-$k"; done
+	printf Z >"$T/Z"
 	for k in $(seq 1 $N); do
-		mv "$M/mv-$k" "$M/mv-$k.moved" 2>/dev/null
-		printf 'mv-%d\t%d\n' "$k" $? >>"$T/attempts"
+		try write "$k" dd if="$T/Z" of="$P/dd-$k" bs=1 count=1 \
+			conv=notrunc status=none
 	done
+	for k in $(seq 1 $N); do try rm "$k" rm "$P/rm-$k"; done
 	for k in $(seq 1 $N); do
-		rm "$M/rm-$k" 2>/dev/null
-		printf 'rm-%d\t%d\n' "$k" $? >>"$T/attempts"
+		try removexattr "$k" setfattr -x user.a "$P/rx-$k"
 	done
-	awk '$2 != 0 { n++ } END { printf "# %d of %d attempts failed\n", n, NR }' \
+	for k in $(seq 1 $N); do try rmdir "$k" rmdir "$P/rmdir-$k"; done
+	awk '$3 != 0 { n++ } END { printf "# %d of %d attempts failed\n", n, NR }' \
 		"$T/attempts"
 	check "full disk: unmount" fs_umount "$M"
 	run verify "$S"
@@ -83,38 +106,73 @@ sys.path.insert(0, os.environ['D'])
 from check import Tap, records, rpath
 store, attempts = sys.argv[1:3]
 t = Tap()
-tree = os.path.join(store, 'tree')
+tree = os.path.join(store, 'tree', 'p')
 recs = records(store)
-def rec(typ, path, test=lambda r: True):
-    return any(r['type'] == typ and rpath(r) == path.encode() and test(r)
-               for r in recs)
-for op in ('rm', 'mv', 'chmod'):
+
+
+def rec(typ, name, test=lambda r: True):
+    return any(r['type'] == typ and rpath(r) == b'p/' + name.encode() and
+               test(r) for r in recs)
+
+
+def there(name):
+    return os.path.lexists(os.path.join(tree, name))
+
+
+def st(name):
+    return os.lstat(os.path.join(tree, name))
+
+
+def xattr_gone(name):
+    try:
+        os.getxattr(os.path.join(tree, name), 'user.a')
+        return False
+    except OSError:
+        return True
+
+
+# op: (applied, recorded) of attempt k
+ops = {
+    'chmod': lambda k: (stat.S_IMODE(st('chmod-%d' % k).st_mode) == 0o600,
+                        rec('setattr', 'chmod-%d' % k,
+                            lambda r: r.get('mode') == 0o600)),
+    'chown': lambda k: (st('chown-%d' % k).st_uid == 65534,
+                        rec('setattr', 'chown-%d' % k,
+                            lambda r: r.get('uid') == 65534)),
+    'touch': lambda k: (st('touch-%d' % k).st_mtime < 1.1e9,
+                        rec('setattr', 'touch-%d' % k,
+                            lambda r: r.get('utimens'))),
+    'mv': lambda k: (there('mv-%d.moved' % k),
+                     rec('rename', 'mv-%d' % k, lambda r: r.get('to') ==
+                         'p/mv-%d.moved' % k)),
+    'link': lambda k: (there('ln-%d' % k), rec('link', 'ln-%d' % k)),
+    'symlink': lambda k: (there('sl-%d' % k), rec('symlink', 'sl-%d' % k)),
+    'mknod': lambda k: (there('fifo-%d' % k), rec('mknod', 'fifo-%d' % k)),
+    'write': lambda k: (open(os.path.join(tree, 'dd-%d' % k), 'rb').read(1)
+                        == b'Z', rec('write', 'dd-%d' % k)),
+    'rm': lambda k: (not there('rm-%d' % k), rec('unlink', 'rm-%d' % k)),
+    'removexattr': lambda k: (xattr_gone('rx-%d' % k),
+                              rec('removexattr', 'rx-%d' % k)),
+    'rmdir': lambda k: (not there('rmdir-%d' % k),
+                        rec('rmdir', 'rmdir-%d' % k)),
+}
+res = {}
+for line in open(attempts):
+    op, k, code = line.split()
+    res.setdefault(op, []).append((int(k), int(code)))
+for op, fn in ops.items():
     bad = []
-    for line in open(attempts):
-        name, code = line.split()
-        if not name.startswith(op + '-'):
-            continue
-        failed = code != '0'
-        p = os.path.join(tree, name)
-        if op == 'rm':
-            applied = not os.path.exists(p)
-            recorded = rec('unlink', name)
-        elif op == 'mv':
-            applied = os.path.exists(p + '.moved')
-            recorded = rec('rename', name,
-                           lambda r: r.get('to') == name + '.moved')
-            if applied == os.path.exists(p):
-                bad.append('%s: both or neither name exist' % name)
-        else:
-            applied = stat.S_IMODE(os.stat(p).st_mode) == 0o600
-            recorded = rec('setattr', name, lambda r: r.get('mode') == 0o600)
-        if failed and applied:
-            bad.append('%s: %s failed (exit %s) but was applied (%s)' % (
-                name, op, code, 'recorded' if recorded else 'no record'))
+    for k, code in res.get(op, []):
+        applied, recorded = fn(k)
+        if code and applied:
+            bad.append('%s %d: failed (exit %d) but was applied (%s)' % (
+                op, k, code, 'recorded' if recorded else 'no record'))
         elif applied and not recorded:
-            bad.append('%s: %s applied, and no record shows it' % (name, op))
-    t.ok(not bad, 'full disk: each %s either succeeded and is recorded, or '
-         'failed and changed nothing' % op, *bad)
+            bad.append('%s %d: applied, and no record shows it' % (op, k))
+    nfail = sum(1 for _, c in res.get(op, []) if c)
+    t.ok(res.get(op) and not bad, 'full disk: each %s either succeeded and '
+         'is recorded, or failed and changed nothing (%d of %d failed)' %
+         (op, nfail, len(res.get(op, []))), *bad)
 EOF
 	tap_import <"$T/tap"
 fi

@@ -25,8 +25,7 @@ attempt()
 {
 	local name=$1 path=$2 out
 	shift 2
-	out=$("$@" 2>&1)
-	if [ $? -ne 0 ] && [[ $out == *"$EP"* ]]; then
+	if ! out=$("$@" 2>&1) && [[ $out == *"$EP"* ]]; then
 		ok "$name: refused (EPERM)"
 	else
 		not_ok "$name: refused (EPERM)" "command: $*" "output: $out"
