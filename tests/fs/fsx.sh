@@ -16,6 +16,7 @@
 . "$(dirname "$0")/lib.sh"
 fs_setup "$1"
 cd "$T" || exit 2
+PY=$(python3 -c 'import os, sys; print(os.path.realpath(sys.executable))')
 S=$T/store
 M=$T/mnt
 OPS=${HOZEN_FSX_OPS:-}
@@ -31,7 +32,7 @@ pids=()
 for r in "${runs[@]}"; do
 	read -r name args <<<"$r"
 	# shellcheck disable=SC2086 # args are words
-	timeout 240 python3 "$D/fsxlike.py" $args --log "$T/$name.log" \
+	timeout 240 "$PY" "$D/fsxlike.py" $args --log "$T/$name.log" \
 		--root "$M" "$M/$name" >"$T/$name.out" 2>"$T/$name.err" &
 	pids+=($!)
 done

@@ -27,6 +27,7 @@ and never shrunk, and only operations inside the region are made
 copy_file_range, mapped writes); its log lines carry "slot": [off, len]
 and the SHA-256 of the region.
 
+--ready FILE is created once the file is open (the run has begun).
 --stop FILE: stop when FILE exists; a failing call when FILE exists
 (the daemon was killed on purpose) ends the run quietly with status 0.
 Otherwise any unexpected error or a read that differs from the model is
@@ -79,6 +80,7 @@ class Ex:
         self.nlog = 0
         self.op = 0
         self.fd = -1
+        self.model = bytearray()
         self.trace = collections.deque(maxlen=24)  # the last calls
         if a.slot:
             i, n = (int(x) for x in a.slot.split('/'))
@@ -359,13 +361,13 @@ class Ex:
         self.call('close source', os.close, fd)
         self.srcfd = self.call('open source', os.open, self.srcpath,
                                os.O_RDONLY)
-        self.model = bytearray()
         if self.a.slot:
             self.model = bytearray(self.total)
+            self.open()
         else:
             self.open(trunc=True)
-        if self.a.slot:
-            self.open()
+        if self.a.ready:
+            open(self.a.ready, 'w').close()
         ops = [('write', self.op_write, 20), ('pwritev', self.op_pwritev, 6),
                ('read', self.op_read, 12), ('fsync', self.op_fsync, 5),
                ('copy_file_range', self.op_copy, 5),
@@ -413,6 +415,7 @@ def main():
     p.add_argument('--root', help='log paths relative to this directory')
     p.add_argument('--slot', help='I/N: share the file, own region I of N')
     p.add_argument('--stop', help='stop (and forgive errors) once it exists')
+    p.add_argument('--ready', help='create this file once the file is open')
     a = p.parse_args()
     ex = Ex(a)
     try:

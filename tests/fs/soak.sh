@@ -14,13 +14,19 @@
 # printed as TAP comments.
 #
 # HOZEN_SOAK_ROUNDS=N sets the rounds (default 3; 1000 for a full run).
+# Every HOZEN_SOAK_PER_STORE rounds (10) the store is checked once more
+# (git fsck and the commits) and a new one begun, so that disk use and
+# the time of each verify stay bounded in a long run.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 fs_setup "$1"
 ROUNDS=${HOZEN_SOAK_ROUNDS:-3}
+PER=${HOZEN_SOAK_PER_STORE:-10}
 cd "$T" || exit 2
-S=$T/store
+# The interpreter itself: a wrapper (pyenv's shims) may take a second.
+PY=$(python3 -c 'import os, sys; print(os.path.realpath(sys.executable))')
+S=
 M=$T/mnt
 ACK=$T/acked # JSON lines: {path, why, sha256, size[, slot][, any]}
 KILLED=$T/killed
@@ -28,12 +34,17 @@ KILLED=$T/killed
 : >"$T/figures"
 
 cat >"$T/ns.py" <<'EOF'
-# ns.py DIR SEED ACK ROOT STOP: namespace operations in DIR until STOP
-# exists; an fsync'ed file's content goes to ACK ("any": under any name).
+# ns.py DIR SEED ACK ROOT STOP READY: namespace operations in DIR until
+# STOP exists (READY made once DIR is); an fsync'ed file's content goes
+# to ACK ("any": under any name).
 import hashlib, json, os, random, sys
-top, seed, ack, root, stop = sys.argv[1:6]
+top, seed, ack, root, stop, ready = sys.argv[1:7]
 rnd = random.Random(int(seed))
-os.makedirs(top, exist_ok=True)
+try:
+    os.makedirs(top, exist_ok=True)
+except OSError as e:
+    sys.exit(0 if os.path.exists(stop) else 'ns.py: %s' % e)
+open(ready, 'w').close()
 logfd = os.open(ack, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 n, counts = 0, {}
 
@@ -172,9 +183,20 @@ EOF
 	tap_import <"$T/tap"
 }
 
-"$HOZEN" init "$S" >/dev/null
-nops=0
+nv=0
+# done_store: the last checks of a store, its figures; then it goes.
+done_store()
+{
+	pycheck git "$S"
+	nv=$((nv + $("$HOZEN" log --json --type version "$S" | wc -l)))
+	[ -z "${HOZEN_TEST_KEEP:-}" ] && rm -rf "$S"
+}
 for round in $(seq 1 "$ROUNDS"); do
+	if [ $(((round - 1) % PER)) -eq 0 ]; then
+		[ -n "$S" ] && done_store
+		S=$T/store$(((round - 1) / PER + 1))
+		"$HOZEN" init "$S" >/dev/null
+	fi
 	if ! fs_mount "$S" "$M"; then
 		not_ok "round $round: mount" "$(cat "$T/mount.err")"
 		break
@@ -193,22 +215,31 @@ for round in $(seq 1 "$ROUNDS"); do
 		wpids+=($!)
 		names+=("$name")
 	}
-	fsx="python3 $D/fsxlike.py --ops 0 --stop $KILLED --log $ACK --root $M"
+	rm -f "$T"/ready.*
+	fsx="$PY $D/fsxlike.py --ops 0 --stop $KILLED --log $ACK --root $M"
 	# shellcheck disable=SC2086 # $fsx is words
 	{
 		start p1 $fsx --seed $((round * 10 + 1)) --max-size 8388608 \
-			"$M/$d/p1"
+			--ready "$T/ready.p1" "$M/$d/p1"
 		start p2 $fsx --seed $((round * 10 + 2)) --max-size 4194304 \
-			--no-mmap "$M/$d/p2"
+			--no-mmap --ready "$T/ready.p2" "$M/$d/p2"
 		start p3 $fsx --seed $((round * 10 + 3)) --max-size 1048576 \
-			"$M/$d/p3"
+			--ready "$T/ready.p3" "$M/$d/p3"
 		for k in 0 1 2; do
 			start s$k $fsx --seed $((round * 10 + 5 + k)) \
-				--max-size 3145728 --slot $k/3 "$M/$d/shared"
+				--max-size 3145728 --slot $k/3 \
+				--ready "$T/ready.s$k" "$M/$d/shared"
 		done
 	}
-	start ns python3 "$T/ns.py" "$M/$d/ns" "$round" "$ACK" "$M" "$KILLED"
-	# A random moment, 1.5 to 4.5 s into the workload.
+	start ns "$PY" "$T/ns.py" "$M/$d/ns" "$round" "$ACK" "$M" "$KILLED" \
+		"$T/ready.ns"
+	# Every worker has begun (within 60 s), then a random moment, 1.5
+	# to 5.4 s into the workload.
+	for ((i = 0; i < 600; i++)); do
+		[ "$(find "$T" -maxdepth 1 -name 'ready.*' | wc -l)" -ge 7 ] &&
+			break
+		sleep 0.1
+	done
 	sleep "$((1 + RANDOM % 4)).$((RANDOM % 10))"
 	sleep 0.5
 	touch "$KILLED"
@@ -263,11 +294,9 @@ print("# round %s: recovery versioned %s restaged %s renames %s journal %s "
 	check_acks "$round"
 done
 
-pycheck git "$S"
-pycheck versions "$S"
+[ -n "$S" ] && [ -d "$S" ] && done_store
 nops=$(grep -o '^  [^:]*: [0-9]* ops' "$T/figures" | awk '{ s += $(NF - 1) }
 	END { print s + 0 }')
-nv=$("$HOZEN" log --json --type version "$S" | wc -l)
 na=$(wc -l <"$ACK")
 echo "# soak: $ROUNDS rounds, $nops operations, $nv versions, $na fsyncs acknowledged"
 echo "# workers:"
