@@ -314,12 +314,14 @@ static json_t *findings_json(hc_findings *f)
 	return a;
 }
 
-static int open_store(struct hz_fs *fs, struct mount_ctx *m, json_t *report)
+/*
+ * The store's key and log: a crash's torn tail kept and recorded, the
+ * missing checkpoints rewritten, everything sealed (HC_EBUSY if another
+ * process holds the log: it is mounted already).
+ */
+static int open_store(struct hz_fs *fs, json_t *report)
 {
-	struct hc_verify_options vo = {.allow_unsealed = 1};
 	struct hc_recover_report rrep;
-	struct hc_verify_report vrep;
-	struct case_verify_report crep;
 	uint64_t sealed, first;
 	hc_actor self;
 	int rc;
@@ -365,7 +367,20 @@ static int open_store(struct hz_fs *fs, struct mount_ctx *m, json_t *report)
 				    json_pack("{s:I,s:s}", "bytes",
 					      (json_int_t)rrep.torn_bytes,
 					      "saved", rrep.torn_saved));
-	/* One reading of the chain: its links, the case, the tree's model. */
+	return 0;
+}
+
+/*
+ * One reading of the chain: its links and checkpoints, the case, the
+ * model of the tree, /.hozen/versions.
+ */
+static int read_chain(struct hz_fs *fs, struct mount_ctx *m)
+{
+	struct hc_verify_options vo = {.allow_unsealed = 1};
+	struct hc_verify_report vrep;
+	struct case_verify_report crep;
+	int rc;
+
 	vo.on_record = mount_on_record;
 	vo.ctx = m;
 	vo.findings = m->findings;
@@ -921,7 +936,7 @@ static int check_store(struct hz_fs *fs, struct mount_ctx *m, json_t *report)
 	char head[41] = "";
 	int rc;
 
-	rc = open_store(fs, m, report);
+	rc = read_chain(fs, m);
 	if (rc < 0)
 		return rc;
 	if (!hc_findings_count(m->findings)) {
@@ -1009,6 +1024,8 @@ int fs_mount(const struct fs_options *opts)
 	if (rc < 0)
 		goto out;
 	rc = hc_store_open(&fs.store, fs.opts.store);
+	if (rc == 0)
+		rc = open_store(&fs, report);
 	if (rc < 0)
 		goto out;
 	fs.treefd = openat(hc_store_fd(fs.store), "tree",

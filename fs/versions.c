@@ -2262,16 +2262,24 @@ int vs_commit(vs_repo *r, uint64_t first, uint64_t last, const char *summary,
 	rc = batch_pack_locked(r, commits, kept ? 2 : 1);
 	if (rc < 0)
 		goto out;
-	g = git_reference_create_matching(&ref, r->repo, VS_REF, &commits[0], 1,
-					  have_head ? &head : NULL,
-					  "hozen: commit");
-	git_reference_free(ref);
-	ref = NULL;
-	if (g == 0 && kept) {
+	/*
+	 * The versions' ref first: if main then cannot move, what moved
+	 * only keeps more reachable; main is what the chain records.
+	 */
+	g = 0;
+	if (kept) {
 		g = git_reference_create_matching(
 			&ref, r->repo, VS_KEEP_REF, &commits[1], 1,
 			had_keep ? &keep_old : NULL, "hozen: keep versions");
 		git_reference_free(ref);
+		ref = NULL;
+	}
+	if (g == 0) {
+		g = git_reference_create_matching(
+			&ref, r->repo, VS_REF, &commits[0], 1,
+			have_head ? &head : NULL, "hozen: commit");
+		git_reference_free(ref);
+		ref = NULL;
 	}
 	if (g < 0) {
 		rc = git_fail(g, "cannot move the refs to the new commit");
@@ -2373,6 +2381,47 @@ static int repo_create(git_repository **out, const char *path, int do_fsync,
  * Open STORE/git; with create, make the repository in an empty directory
  * and lfs/objects; without, change nothing on disk (read-only use).
  */
+/*
+ * Lock files a writer killed in the middle of a ref update left behind
+ * (HEAD.lock, packed-refs.lock, refs/.../NAME.lock): the only writer is
+ * the one opening now, so they are stale; libgit2 would refuse to move
+ * the refs while they are there.
+ */
+static void remove_stale_locks(int dirfd, int depth)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (n > 5 && !strcmp(de->d_name + n - 5, ".lock") &&
+		    de->d_type == DT_REG) {
+			(void)unlinkat(dirfd, de->d_name, 0);
+		} else if (de->d_type == DT_DIR && depth < 16 &&
+			   (depth > 0 || !strcmp(de->d_name, "refs"))) {
+			int sub = openat(dirfd, de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						 O_CLOEXEC);
+
+			if (sub >= 0) {
+				remove_stale_locks(sub, depth + 1);
+				close(sub);
+			}
+		}
+	}
+	closedir(d);
+}
+
 static int repo_open(vs_repo **out, int storefd, const struct vs_options *opts,
 		     int create)
 {
@@ -2438,6 +2487,8 @@ static int repo_open(vs_repo **out, int storefd, const struct vs_options *opts,
 		if (rc < 0)
 			goto out;
 	} else {
+		if (create)
+			remove_stale_locks(gitfd, 0);
 		g = git_repository_open_bare(&r->repo, path);
 		if (g < 0) {
 			/* Not "absent": something is there and is broken. */

@@ -333,6 +333,10 @@ class Ex:
             want = bytes(self.model[off:])
         elif self.a.slot and whole:
             got = got[:n]
+        if got != want and len(got) < len(want) and \
+                want.startswith(got) and self.stopped():
+            # A read cut short by the daemon's death (the kill).
+            raise Stopped()
         if got != want:
             at = next((i for i in range(min(len(got), len(want)))
                        if got[i] != want[i]), min(len(got), len(want)))
