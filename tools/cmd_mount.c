@@ -62,6 +62,8 @@ static const char mount_help[] =
 	"  -f, --foreground         do not daemonize; log to stderr\n"
 	"  -p, --passphrase-file F  passphrase of an encrypted key\n"
 	"  -c, --commit-every N     versions per git commit (256)\n"
+	"  -i, --commit-interval MS at most this long between commits\n"
+	"                           (1000 ms)\n"
 	"  -o, --option OPT         pass a mount option to FUSE\n"
 	"  -d, --debug              FUSE debug output (with -f)\n"
 	"  -h, --help               show this help\n";
@@ -79,6 +81,7 @@ int cmd_mount(int argc, char **argv)
 		{"foreground", no_argument, NULL, 'f'},
 		{"passphrase-file", required_argument, NULL, 'p'},
 		{"commit-every", required_argument, NULL, 'c'},
+		{"commit-interval", required_argument, NULL, 'i'},
 		{"option", required_argument, NULL, 'o'},
 		{"debug", no_argument, NULL, 'd'},
 		{"help", no_argument, NULL, 'h'},
@@ -90,7 +93,7 @@ int cmd_mount(int argc, char **argv)
 	uint64_t n;
 	int c, rc, nextra = 0;
 
-	while ((c = getopt_long(argc, argv, "rwRXWFNfp:c:o:dh", longopts,
+	while ((c = getopt_long(argc, argv, "rwRXWFNfp:c:i:o:dh", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -126,6 +129,15 @@ int cmd_mount(int argc, char **argv)
 						  "--commit-every: expected a "
 						  "number from 1 to 1000000");
 			o.commit_every = (unsigned)n;
+			break;
+		case 'i':
+			if (parse_u64(optarg, &n) < 0 || n == 0 ||
+			    n > 86400000)
+				return fail_usage("mount",
+						  "--commit-interval: expected "
+						  "milliseconds from 1 to "
+						  "86400000");
+			o.commit_ms = (unsigned)n;
 			break;
 		case 'o':
 			if (nextra == 31)

@@ -59,7 +59,7 @@ expect_erofs()
 }
 
 "$HOZEN" init "$S" >/dev/null
-check "mount" fs_mount "$S" "$M"
+check "mount" fs_mount "$S" "$M" --commit-interval 600000
 printf 'evidence\n' >"$M/a.txt"
 check "/.hozen/ is a directory" [ -d "$M/.hozen" ]
 check "it lists status, head, checkpoint, commits and versions" \
