@@ -30,7 +30,7 @@ log_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
 
 int hz_commit(struct hz_fs *fs, const char *why)
 {
-	char commit[41];
+	char commit[41], versions[41];
 	uint64_t last;
 	hc_actor self;
 	json_t *f;
@@ -38,7 +38,7 @@ int hz_commit(struct hz_fs *fs, const char *why)
 
 	pthread_mutex_lock(&fs->cmu);
 	last = hc_log_size(fs->log) - 1;
-	rc = vs_commit(fs->vs, fs->commit_first, last, why, commit);
+	rc = vs_commit(fs->vs, fs->commit_first, last, why, commit, versions);
 	if (rc == 0) {
 		hc_actor_self(&self);
 		f = json_pack("{s:s,s:I,s:I,s:s}", "commit", commit, "first",
