@@ -220,7 +220,10 @@ int vs_commit(vs_repo *r, uint64_t first, uint64_t last, const char *summary,
  * code when it could not check (HC_EINVAL for a main_id or versions_id
  * that is not 40 lower-case hex digits, I/O errors).  Cost: one read of
  * each commit of main and of each distinct tree they reach (blobs are
- * not read); measured in tests/unit/test_versions.c.
+ * not read), so it grows with the tree data of the whole history: for
+ * 100,000 files in 100 directories, 0.13 s committed in 10 commits, 6 to
+ * 9 s in 400 commits that each rewrote every directory (about 1.4 GB of
+ * trees to inflate and hash); see test_refs_cost().
  *
  * On a live store the daemon moves refs/heads/main before it records
  * the commit: read main_id after the ref, or expect a finding.
