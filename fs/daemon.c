@@ -48,7 +48,7 @@ log_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
 
 int hz_commit(struct hz_fs *fs, const char *why)
 {
-	char commit[41];
+	char commit[41], versions[41];
 	uint64_t last;
 	hc_actor self;
 	json_t *f;
@@ -56,12 +56,15 @@ int hz_commit(struct hz_fs *fs, const char *why)
 
 	pthread_mutex_lock(&fs->cmu);
 	last = hc_log_size(fs->log) - 1;
-	rc = vs_commit(fs->vs, fs->commit_first, last, why, commit);
+	rc = vs_commit(fs->vs, fs->commit_first, last, why, commit, versions);
 	if (rc == 0) {
 		hc_actor_self(&self);
 		f = json_pack("{s:s,s:I,s:I,s:s}", "commit", commit, "first",
 			      (json_int_t)fs->commit_first, "last",
 			      (json_int_t)last, "why", why);
+		if (f && versions[0])
+			json_object_set_new(f, "versions",
+					    json_string(versions));
 		rc = hz_record(fs, "commit", &self, f, NULL);
 		fs->commit_first = last + 1;
 	}
@@ -621,52 +624,19 @@ static int recover_pending(struct hz_fs *fs, const hc_actor *self,
 	return rc;
 }
 
-/* The snapshot against the model: what main's tree has. */
-static int head_entry(void *ctx, const char *path, const char *blob,
-		      unsigned mode)
-{
-	json_t *head = ctx;
-	char val[64];
-
-	snprintf(val, sizeof(val), "%s %o", blob, mode);
-	return json_object_set_new_nocheck(head, path, json_string_nocheck(val))
-		       ? hc_error_set(HC_ENOMEM, "out of memory")
-		       : 0;
-}
-
-struct snap {
+struct restage {
 	struct hz_fs *fs;
-	json_t *head;
 	size_t staged;
 };
 
-static int snap_entry(void *ctx, const char *path, const struct tm_info *i)
+static int restage_one(void *ctx, const char *path, const char *blob,
+		       unsigned mode)
 {
-	struct snap *s = ctx;
-	char val[64];
-	const char *have;
-	unsigned mode;
-	int rc = 0;
+	struct restage *r = ctx;
 
-	if (S_ISDIR(i->mode))
-		return 0;
-	if (S_ISREG(i->mode) && i->content == TM_KNOWN && i->blob[0])
-		mode = (i->mode & 0111) ? 0100755 : 0100644;
-	else if (S_ISLNK(i->mode) && i->blob[0])
-		mode = 0120000;
-	else {
-		/* Nothing to show: keep what the snapshot has. */
-		json_object_del(s->head, path);
-		return 0;
-	}
-	snprintf(val, sizeof(val), "%s %o", i->blob, mode);
-	have = json_string_value(json_object_get(s->head, path));
-	if (!have || strcmp(have, val)) {
-		rc = vs_stage(s->fs->vs, path, i->blob, mode);
-		s->staged++;
-	}
-	json_object_del(s->head, path);
-	return rc;
+	r->staged++;
+	return blob ? vs_stage(r->fs->vs, path, blob, mode)
+		    : vs_stage_remove(r->fs->vs, path);
 }
 
 /*
@@ -675,29 +645,13 @@ static int snap_entry(void *ctx, const char *path, const struct tm_info *i)
  */
 static int recover_snapshot(struct hz_fs *fs, size_t *staged)
 {
-	struct snap s = {fs, json_object(), 0};
-	const char *path;
-	json_t *v;
+	struct restage r = {fs, 0};
 	int rc;
 
-	if (!s.head)
-		return hc_error_set(HC_ENOMEM, "out of memory");
-	rc = vs_head_foreach(fs->vs, head_entry, s.head);
-	if (rc == 0) {
-		pthread_mutex_lock(&fs->mmu);
-		rc = tm_walk(fs->model, "", snap_entry, &s);
-		pthread_mutex_unlock(&fs->mmu);
-	}
-	/* What main has that the records do not: removed. */
-	json_object_foreach(s.head, path, v)
-	{
-		if (rc < 0)
-			break;
-		rc = vs_stage_remove(fs->vs, path);
-		s.staged++;
-	}
-	json_decref(s.head);
-	*staged = s.staged;
+	pthread_mutex_lock(&fs->mmu);
+	rc = fs_snapshot_diff(fs->model, fs->vs, restage_one, &r);
+	pthread_mutex_unlock(&fs->mmu);
+	*staged = r.staged;
 	return rc;
 }
 
@@ -926,6 +880,39 @@ static json_t *options_json(const struct fs_options *o)
 }
 
 /*
+ * git's refs and files (vs_check_refs, but main's history is left to
+ * 'hozen verify'): main is the last recorded commit -- or, after a
+ * crash, a commit the daemon made just after it and died before
+ * recording, whose trailer starts where the last recorded one ended
+ * (recovery records it).
+ */
+static int check_refs(struct hz_fs *fs, struct mount_ctx *m)
+{
+	char head[41] = "", *msg = NULL;
+	const char *main_id = m->scan.main[0] ? m->scan.main : NULL;
+	unsigned long long first, last;
+	const char *t;
+	int rc;
+
+	rc = vs_head(fs->vs, head);
+	if (rc < 0)
+		return rc;
+	if (rc == 0 && m->crashed && (!main_id || strcmp(head, main_id)) &&
+	    vs_commit_message(fs->vs, head, &msg) == 0 &&
+	    (t = strstr(msg, "Hozen-Records: ")) &&
+	    sscanf(t, "Hozen-Records: %llu-%llu", &first, &last) == 2 &&
+	    first == m->scan.covered)
+		main_id = head;
+	free(msg);
+	rc = vs_check_refs(fs->vs, main_id,
+			   m->scan.versions_named && main_id == m->scan.main
+				   ? m->scan.versions
+				   : NULL,
+			   0, m->findings);
+	return rc < 0 ? rc : 0;
+}
+
+/*
  * Everything the store holds against the chain, before serving it: the
  * chain and checkpoints, the case, main (the last recorded commit), the
  * live tree (reconciled after a crash).  Fills m; refuses a store that
@@ -933,25 +920,15 @@ static json_t *options_json(const struct fs_options *o)
  */
 static int check_store(struct hz_fs *fs, struct mount_ctx *m, json_t *report)
 {
-	char head[41] = "";
 	int rc;
 
 	rc = read_chain(fs, m);
 	if (rc < 0)
 		return rc;
 	if (!hc_findings_count(m->findings)) {
-		rc = vs_head(fs->vs, head);
-		if (rc < 0)
-			return rc;
-		/* A commit the daemon made but died before recording is
-		 * recorded by the recovery: it names its records. */
-		if (m->scan.main[0] && rc == 1)
-			hc_findings_add(m->findings, -1, 0, "git/" VS_REF,
-					"the chain's last commit %s is not on "
-					"main (the repository was emptied or "
-					"replaced)",
-					m->scan.main);
-		rc = check_tree(fs, m);
+		rc = check_refs(fs, m);
+		if (rc == 0)
+			rc = check_tree(fs, m);
 		if (rc < 0)
 			return rc;
 	}

@@ -352,3 +352,75 @@ int fs_seal_same(json_t *seal, uint64_t fid, const struct stat *st)
 		 (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
 	return !strcmp(want, have);
 }
+
+/* ---------------------------------------------------------- snapshot */
+
+static int head_entry(void *ctx, const char *path, const char *blob,
+		      unsigned mode)
+{
+	json_t *head = ctx;
+	char val[64];
+
+	snprintf(val, sizeof(val), "%s %o", blob, mode);
+	return json_object_set_new_nocheck(head, path, json_string_nocheck(val))
+		       ? hc_error_set(HC_ENOMEM, "out of memory")
+		       : 0;
+}
+
+struct snap {
+	json_t *head;
+	int (*fn)(void *ctx, const char *path, const char *blob, unsigned mode);
+	void *ctx;
+};
+
+static int snap_entry(void *ctx, const char *path, const struct tm_info *i)
+{
+	struct snap *s = ctx;
+	char val[64];
+	const char *have;
+	unsigned mode;
+	int rc = 0;
+
+	if (S_ISDIR(i->mode))
+		return 0;
+	if (S_ISREG(i->mode) && i->content == TM_KNOWN && i->blob[0])
+		mode = (i->mode & 0111) ? 0100755 : 0100644;
+	else if (S_ISLNK(i->mode) && i->blob[0])
+		mode = 0120000;
+	else {
+		/* Nothing to show yet (changed since its version). */
+		json_object_del(s->head, path);
+		return 0;
+	}
+	snprintf(val, sizeof(val), "%s %o", i->blob, mode);
+	have = json_string_value(json_object_get(s->head, path));
+	if (!have || strcmp(have, val))
+		rc = s->fn(s->ctx, path, i->blob, mode);
+	json_object_del(s->head, path);
+	return rc;
+}
+
+int fs_snapshot_diff(tm_model *m, vs_repo *vs,
+		     int (*fn)(void *ctx, const char *path, const char *blob,
+			       unsigned mode),
+		     void *ctx)
+{
+	struct snap s = {json_object(), fn, ctx};
+	const char *path;
+	json_t *v;
+	int rc;
+
+	if (!s.head)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	rc = vs_head_foreach(vs, head_entry, s.head);
+	if (rc == 0)
+		rc = tm_walk(m, "", snap_entry, &s);
+	json_object_foreach(s.head, path, v)
+	{
+		if (rc)
+			break;
+		rc = fn(ctx, path, NULL, 0);
+	}
+	json_decref(s.head);
+	return rc;
+}

@@ -76,4 +76,17 @@ int fs_seal_load(int storefd, const char *hex, json_t **out);
 /* 1 if st is what the seal says of fid. */
 int fs_seal_same(json_t *seal, uint64_t fid, const struct stat *st);
 
+/*
+ * What refs/heads/main's tree lacks against the model (every name with
+ * its file's last version; a file changed since its version and a
+ * directory show nothing): fn(ctx, path, blob, git mode) for each name
+ * whose blob or mode differs or that main lacks, fn(ctx, path, NULL, 0)
+ * for each file main has that the model does not name.  Stops at fn's
+ * first non-zero return, which it returns.
+ */
+int fs_snapshot_diff(tm_model *m, vs_repo *vs,
+		     int (*fn)(void *ctx, const char *path, const char *blob,
+			       unsigned mode),
+		     void *ctx);
+
 #endif

@@ -30,6 +30,35 @@ static int store_live(int storefd)
 	return live;
 }
 
+struct snapcheck {
+	hc_findings *f;
+	size_t n;
+};
+
+/* A difference of main's tree and the model: a finding (the first 20). */
+static int snap_diff(void *ctx, const char *path, const char *blob,
+		     unsigned mode)
+{
+	struct snapcheck *c = ctx;
+	char *pp;
+
+	if (c->n++ >= 20)
+		return 0;
+	pp = tm_printable(path);
+	if (blob)
+		hc_findings_add(c->f, -1, 0, "git/" VS_REF,
+				"main's tree lacks '%s' as blob %s mode %o, "
+				"which the records say it holds",
+				pp ? pp : "?", blob, mode);
+	else
+		hc_findings_add(c->f, -1, 0, "git/" VS_REF,
+				"main's tree has '%s', which the records do "
+				"not explain",
+				pp ? pp : "?");
+	free(pp);
+	return 0;
+}
+
 int fs_verify(const char *store, hc_findings *findings,
 	      struct fs_verify_report *out)
 {
@@ -94,6 +123,33 @@ int fs_verify(const char *store, hc_findings *findings,
 		goto out;
 	rep.versions = scan.nversions;
 	rep.commits = scan.ncommits;
+	if (vs) {
+		char head[41];
+		const char *main_id = scan.main[0] ? scan.main : NULL;
+
+		/* A live daemon moves main before it records the commit. */
+		if (rep.live && vs_head(vs, head) == 0)
+			main_id = head;
+		rc = vs_check_refs(
+			vs, main_id,
+			scan.versions_named && !rep.live ? scan.versions : NULL,
+			1, f);
+		if (rc < 0)
+			goto out;
+		/* At rest, main's tree is what the records say. */
+		if (!rep.live && !scan.open && scan.main[0]) {
+			struct snapcheck sc = {f, 0};
+
+			rc = fs_snapshot_diff(scan.model, vs, snap_diff, &sc);
+			if (rc < 0)
+				goto out;
+		}
+	} else if (scan.main[0]) {
+		hc_findings_add(
+			f, -1, 0, "git",
+			"the chain records commits but the store has no "
+			"git repository");
+	}
 	if (rep.live) {
 		/*
 		 * A mounted store's tree changes while it is read: its

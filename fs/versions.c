@@ -65,6 +65,12 @@
 #define VS_MIDX_EVERY	   256 /* new packs between multi-pack-indexes */
 #define VS_BATCH_MAX	   (64u << 20) /* new content held at most */
 #define VS_MEM_PRIORITY	   1000 /* above the loose (1) and pack (2) backends */
+#define VS_PACK_PRIORITY   2	/* libgit2's own priorities */
+#define VS_LOOSE_PRIORITY  1
+#define VS_JINDEX_MAX	   (1u << 20) /* journal entries indexed (read-only) */
+#define VS_FLUX_TRIES	   8 /* reads of a journal that keeps changing */
+#define VS_SMALL_MAX	   (64 * 1024) /* largest ref, HEAD or config read */
+#define VS_DEPTH_MAX	   32	       /* directories nested in git/ at most */
 
 /* A staged change. */
 struct vs_op {
@@ -112,7 +118,7 @@ struct vs_repo {
 	int readonly; /* opened with vs_open_existing */
 	uint64_t threshold;
 	int fsync;
-	int syncfd; /* STORE/git, for syncfs when objects are not fsynced */
+	int gitfd; /* STORE/git: its files, and syncfs */
 
 	/*
 	 * The batch: objects written since the last commit live in memory
@@ -127,9 +133,18 @@ struct vs_repo {
 	size_t replayed;    /* blobs read back from the journal at open */
 	unsigned new_packs; /* since the last multi-pack-index */
 	uint64_t torn;	    /* bytes of an incomplete last journal entry */
+
+	/*
+	 * Read-only, the journal is not loaded but indexed (another process
+	 * may append to it and empty it at any time): its blobs by id, read
+	 * when asked.  Under lock; NULL when writing.
+	 */
+	struct jindex *ji;
 };
 
 static atomic_ulong tmp_counter;
+
+static int copy_content(int in, int out, uint64_t size);
 
 /* ------------------------------------------------------------- libgit2 */
 
@@ -224,6 +239,174 @@ int vs_git_error(int gerr, const char *fmt, ...)
 	return rc;
 }
 
+/* ------------------------------------------------------- files in git/ */
+
+/*
+ * Every file of STORE/git that versions.c opens by path is opened with
+ * open_regular(): no component may be a symlink and the file must be a
+ * regular one, checked before it is opened (a FIFO would block the
+ * open, a device must not be opened at all) and again on the open file.
+ */
+
+/* What a file that should be regular is instead. */
+static const char *ftype(mode_t m)
+{
+	if (S_ISLNK(m))
+		return "a symlink";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISCHR(m) || S_ISBLK(m))
+		return "a device";
+	if (S_ISDIR(m))
+		return "a directory";
+	return "of an unknown type";
+}
+
+/*
+ * Open dirfd/path (components separated by single '/') read-only, with
+ * O_NOFOLLOW, O_NONBLOCK and O_CLOEXEC, into *out (and its stat into
+ * *st_out, may be NULL).  show is dirfd's store-relative name, for
+ * messages.  HC_ENOENT if it does not exist, HC_EFORMAT if it (or a
+ * directory on the way) is not a regular file (a directory), HC_ESYS.
+ */
+static int open_regular(int dirfd, const char *show, const char *path, int *out,
+			struct stat *st_out)
+{
+	char comp[NAME_MAX + 1];
+	const char *p = path, *slash;
+	struct stat st, st2;
+	int cur = dirfd, fd = -1, rc = 0, last;
+	size_t n;
+
+	for (;;) {
+		slash = strchr(p, '/');
+		last = !slash;
+		n = slash ? (size_t)(slash - p) : strlen(p);
+		if (n == 0 || n > NAME_MAX) {
+			rc = hc_error_set(HC_EINVAL, "bad path '%s/%s'", show,
+					  path);
+			goto out;
+		}
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = errno == ENOENT || errno == ENOTDIR
+				     ? hc_error_set(HC_ENOENT,
+						    "'%s/%.*s' does not exist",
+						    show, (int)(p + n - path),
+						    path)
+				     : hc_error_set(
+					       HC_ESYS, "cannot stat '%s/%.*s'",
+					       show, (int)(p + n - path), path);
+			goto out;
+		}
+		if (last ? !S_ISREG(st.st_mode) : !S_ISDIR(st.st_mode)) {
+			rc = hc_error_set(
+				HC_EFORMAT, "'%s/%.*s' is %s, not a %s", show,
+				(int)(p + n - path), path, ftype(st.st_mode),
+				last ? "regular file" : "directory");
+			goto out;
+		}
+		fd = openat(
+			cur, comp,
+			last ? O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC
+			     : O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st2) < 0) {
+			rc = hc_error_set(errno == ENOENT ? HC_ENOENT : HC_ESYS,
+					  "cannot open '%s/%.*s'", show,
+					  (int)(p + n - path), path);
+			goto out;
+		}
+		if (st2.st_dev != st.st_dev || st2.st_ino != st.st_ino ||
+		    (st2.st_mode & S_IFMT) != (st.st_mode & S_IFMT)) {
+			rc = hc_error_set(HC_EFORMAT,
+					  "'%s/%.*s' was replaced while opened",
+					  show, (int)(p + n - path), path);
+			goto out;
+		}
+		if (cur != dirfd)
+			close(cur);
+		cur = fd;
+		fd = -1;
+		if (last)
+			break;
+		p = slash + 1;
+	}
+	*out = cur;
+	cur = dirfd;
+	if (st_out)
+		*st_out = st2;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (cur != dirfd)
+		close(cur);
+	return rc;
+}
+
+/* pread until len bytes or the end of the file: how many, or -1. */
+static ssize_t pread_upto(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	ssize_t k;
+
+	while (done < len) {
+		k = pread(fd, (char *)buf + done, len - done,
+			  (off_t)(off + done));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		if (k == 0)
+			break;
+		done += (size_t)k;
+	}
+	return (ssize_t)done;
+}
+
+/*
+ * Read the regular file dirfd/path (see open_regular) of at most max
+ * bytes into *out (malloc'd, NUL-terminated, length *len).  HC_EFORMAT if
+ * it is larger.
+ */
+static int read_small(int dirfd, const char *show, const char *path, size_t max,
+		      char **out, size_t *len)
+{
+	char *buf = NULL;
+	ssize_t k;
+	int fd = -1, rc;
+
+	rc = open_regular(dirfd, show, path, &fd, NULL);
+	if (rc < 0)
+		return rc;
+	buf = malloc(max + 2);
+	if (!buf) {
+		rc = hc_error_set(HC_ENOMEM, "out of memory");
+		goto out;
+	}
+	k = pread_upto(fd, buf, max + 1, 0);
+	if (k < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot read '%s/%s'", show, path);
+		goto out;
+	}
+	if ((size_t)k > max) {
+		rc = hc_error_set(HC_EFORMAT,
+				  "'%s/%s' is larger than %zu bytes", show,
+				  path, max);
+		goto out;
+	}
+	buf[k] = '\0';
+	*out = buf;
+	*len = (size_t)k;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
 /* ----------------------------------------------------------- the batch */
 
 /*
@@ -235,22 +418,26 @@ int vs_git_error(int gerr, const char *fmt, ...)
  * crash leaves the journal, read back by the next vs_open().
  */
 
-int vs_journal_entry(const void *buf, size_t len, size_t *hdr, uint64_t *size)
+/*
+ * Parse an entry's header ("blob SIZE\0") from the n bytes at p: 1 with
+ * *hdr (its length, with the NUL) and *size; 0 if the bytes end within
+ * it; HC_EFORMAT if it is malformed.  Reads at most the first 26 bytes.
+ */
+static int entry_header(const char *p, size_t n, size_t *hdr, uint64_t *size)
 {
 	static const char magic[] = "blob ";
-	const char *p = buf;
 	uint64_t v = 0;
 	size_t i;
 
 	for (i = 0; i < 5; i++) {
-		if (i == len)
+		if (i == n)
 			return 0; /* torn in the magic */
 		if (p[i] != magic[i])
 			return hc_error_set(HC_EFORMAT,
 					    "journal entry does not start "
 					    "with 'blob '");
 	}
-	for (; i < len && p[i] != '\0'; i++) {
+	for (; i < n && p[i] != '\0'; i++) {
 		if (p[i] < '0' || p[i] > '9' || i >= 5 + 20 ||
 		    (i > 5 && p[5] == '0'))
 			return hc_error_set(HC_EFORMAT,
@@ -262,13 +449,26 @@ int vs_journal_entry(const void *buf, size_t len, size_t *hdr, uint64_t *size)
 					    "bytes",
 					    VS_BLOB_MAX);
 	}
-	if (i == len)
+	if (i == n)
 		return 0; /* torn in the size */
 	if (i == 5)
 		return hc_error_set(HC_EFORMAT, "journal entry has no size");
-	if (len - i - 1 < v)
-		return 0; /* torn in the content */
 	*hdr = i + 1;
+	*size = v;
+	return 1;
+}
+
+int vs_journal_entry(const void *buf, size_t len, size_t *hdr, uint64_t *size)
+{
+	size_t h = 0;
+	uint64_t v = 0;
+	int e = entry_header(buf, len, &h, &v);
+
+	if (e <= 0)
+		return e;
+	if (len - h < v)
+		return 0; /* torn in the content */
+	*hdr = h;
 	*size = v;
 	return 1;
 }
@@ -370,48 +570,108 @@ static int blob_write_locked(vs_repo *r, const void *buf, size_t len,
 }
 
 /*
- * Read the journal back into the batch.  Entries up to the first
+ * The journal is read with pread into bounded buffers, never mapped:
+ * another process (the daemon) may append to it or empty it while it is
+ * read, and a mapping would then fault (SIGBUS) instead of reading
+ * short.
+ */
+
+/* The journal has fewer bytes than it had: it changed under the read. */
+#define JE_FLUX 2
+
+/*
+ * The header of the entry at off of a journal of fsize bytes (fd): 1
+ * with *hdr and *size if the whole entry is within fsize, 0 if it is not
+ * (torn), JE_FLUX if the file is shorter than fsize, HC_EFORMAT or
+ * HC_ESYS.
+ */
+static int jentry_at(int fd, uint64_t off, uint64_t fsize, size_t *hdr,
+		     uint64_t *size)
+{
+	char buf[32];
+	size_t want =
+		fsize - off < sizeof(buf) ? (size_t)(fsize - off) : sizeof(buf);
+	ssize_t k = pread_upto(fd, buf, want, off);
+	size_t h = 0;
+	uint64_t v = 0;
+	int e;
+
+	if (k < 0)
+		return hc_error_set(HC_ESYS, "cannot read the journal");
+	if ((size_t)k < want)
+		return JE_FLUX;
+	e = entry_header(buf, want, &h, &v);
+	if (e <= 0)
+		return e;
+	if (fsize - off - h < v)
+		return 0;
+	*hdr = h;
+	*size = v;
+	return 1;
+}
+
+/*
+ * Read the writer's journal back into the batch.  Entries up to the first
  * incomplete or malformed one are kept; if anything follows, the whole
  * journal is first kept aside as hozen-journal.torn-TIME (nothing is
- * thrown away) and the journal rewritten with the good entries.
- * Read-only (gitfd < 0 for writing): the entries are only loaded.
+ * thrown away) and the journal rewritten with the good entries.  Lock
+ * held (or not yet shared).
  */
 static int journal_replay(vs_repo *r, int gitfd, int jfd)
 {
 	struct stat st;
-	uint8_t *map = NULL;
-	size_t off = 0, hdr = 0, good;
-	uint64_t size = 0;
+	uint8_t *buf = NULL;
+	size_t hdr = 0, cap = 0;
+	uint64_t off = 0, size = 0, fsize;
 	git_oid oid;
 	char aside[64];
 	int rc = 0, e, g, afd = -1;
 
 	if (fstat(jfd, &st) < 0)
 		return hc_error_set(HC_ESYS, "cannot stat the journal");
-	if (st.st_size == 0)
-		return 0;
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, jfd, 0);
-	if (map == MAP_FAILED)
-		return hc_error_set(HC_ESYS, "cannot map the journal");
-	while (off < (size_t)st.st_size) {
-		e = vs_journal_entry(map + off, (size_t)st.st_size - off, &hdr,
-				     &size);
+	fsize = (uint64_t)st.st_size;
+	while (off < fsize) {
+		e = jentry_at(jfd, off, fsize, &hdr, &size);
+		if (e == JE_FLUX) {
+			rc = hc_error_set(HC_EFORMAT,
+					  "the journal shrank while "
+					  "it was read back");
+			goto out;
+		}
+		if (e == HC_ESYS) {
+			rc = e;
+			goto out;
+		}
 		if (e <= 0)
-			break;
+			break; /* torn or malformed: the tail, kept aside */
+		if (size > cap || !buf) {
+			uint8_t *more = realloc(buf, size ? (size_t)size : 1);
+
+			if (!more) {
+				rc = hc_error_set(HC_ENOMEM, "out of memory "
+							     "reading the "
+							     "journal");
+				goto out;
+			}
+			buf = more;
+			cap = (size_t)size;
+		}
+		rc = hc_pread_all(jfd, buf, (size_t)size, (off_t)(off + hdr));
+		if (rc < 0)
+			goto out;
 		/* Straight into the batch, as blob_write_locked() does. */
-		g = git_odb_hash(&oid, map + off + hdr, (size_t)size,
-				 GIT_OBJECT_BLOB);
+		g = git_odb_hash(&oid, buf, (size_t)size, GIT_OBJECT_BLOB);
 		if (g < 0) {
 			rc = git_fail(g, "cannot read the journal back");
 			goto out;
 		}
-		off += hdr + (size_t)size;
+		off += hdr + size;
 		r->replayed++;
 		/* Packed already (the crash came after the pack was written).
 		 */
 		if (has_object_locked(r, &oid))
 			continue;
-		g = r->mem->write(r->mem, &oid, map + off - size, (size_t)size,
+		g = r->mem->write(r->mem, &oid, buf, (size_t)size,
 				  GIT_OBJECT_BLOB);
 		if (g < 0) {
 			rc = git_fail(g, "cannot read the journal back");
@@ -421,18 +681,17 @@ static int journal_replay(vs_repo *r, int gitfd, int jfd)
 		if (rc < 0)
 			goto out;
 	}
-	good = off;
-	r->torn = (uint64_t)st.st_size - good;
-	if (r->torn == 0 || r->readonly)
+	r->torn = fsize - off;
+	if (r->torn == 0)
 		goto out;
 	/* A copy (a link would share the truncation), durable first. */
 	snprintf(aside, sizeof(aside), VS_JOURNAL ".torn-%lld",
 		 (long long)time(NULL));
-	afd = openat(gitfd, aside, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	afd = openat(gitfd, aside,
+		     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		     0400);
-	if (afd < 0 || hc_write_all(afd, map, (size_t)st.st_size) < 0 ||
-	    fsync(afd) < 0 || ftruncate(jfd, (off_t)good) < 0 ||
-	    fsync(jfd) < 0) {
+	if (afd < 0 || copy_content(jfd, afd, fsize) < 0 || fsync(afd) < 0 ||
+	    ftruncate(jfd, (off_t)off) < 0 || fsync(jfd) < 0) {
 		rc = hc_error_set(HC_ESYS,
 				  "cannot keep the journal's torn "
 				  "tail aside as '%s'",
@@ -442,8 +701,358 @@ static int journal_replay(vs_repo *r, int gitfd, int jfd)
 out:
 	if (afd >= 0)
 		close(afd);
-	munmap(map, (size_t)st.st_size);
+	free(buf);
 	return rc;
+}
+
+/* ----------------------------------------- the journal, read-only */
+
+/*
+ * Opened read-only (verification), the journal is indexed, not loaded:
+ * the daemon may be appending to it, and a commit empties it (after
+ * the pack holding its blobs is durable).  The index maps each blob id
+ * to its entry; a blob is read when asked, and its content checked
+ * against its id, so that an index made stale by a commit never yields
+ * wrong content.  The index grows as the journal does (refreshed when a
+ * blob is not found) and starts over when the journal shrank or its
+ * first entry changed (a commit emptied it since).  At most
+ * VS_JINDEX_MAX entries are indexed (32 bytes each); past that, entries
+ * are only compared with the blob looked for.
+ */
+struct jent {
+	git_oid id;
+	uint32_t size; /* of the content */
+	uint64_t off;  /* of the entry */
+};
+
+struct jindex {
+	int fd; /* STORE/git/hozen-journal, or -1 (none) */
+	dev_t dev;
+	ino_t ino;
+	struct jent *v;
+	size_t n, cap;
+	uint32_t *slots; /* open addressing: 0 empty, else index + 1 */
+	size_t nslots;	 /* a power of two, at least 2 cap */
+	uint64_t end;	 /* the entries in [0, end) are indexed */
+	uint64_t torn;	 /* bytes past end that are no complete entry */
+	int full;	 /* VS_JINDEX_MAX entries: end stays */
+	uint8_t *chunk;	 /* VS_CHUNK bytes, for hashing */
+};
+
+static size_t jslot(const struct jindex *j, const git_oid *id)
+{
+	uint64_t h;
+
+	memcpy(&h, id->id, sizeof(h)); /* SHA-1: already well mixed */
+	return (size_t)h & (j->nslots - 1);
+}
+
+static struct jent *jindex_get(struct jindex *j, const git_oid *id)
+{
+	size_t i;
+
+	if (!j->n)
+		return NULL;
+	for (i = jslot(j, id); j->slots[i]; i = (i + 1) & (j->nslots - 1))
+		if (git_oid_equal(&j->v[j->slots[i] - 1].id, id))
+			return &j->v[j->slots[i] - 1];
+	return NULL;
+}
+
+static void jindex_reset(struct jindex *j)
+{
+	j->n = 0;
+	j->end = 0;
+	j->torn = 0;
+	j->full = 0;
+	if (j->slots)
+		memset(j->slots, 0, j->nslots * sizeof(*j->slots));
+}
+
+static int jindex_add(struct jindex *j, const git_oid *id, uint64_t size,
+		      uint64_t off)
+{
+	size_t i, k;
+
+	if (jindex_get(j, id))
+		return 0; /* a journal read back twice may repeat one */
+	if (j->n == j->cap) {
+		size_t cap = j->cap ? 2 * j->cap : 256;
+		struct jent *v = realloc(j->v, cap * sizeof(*v));
+		uint32_t *slots;
+
+		if (!v)
+			return hc_error_set(HC_ENOMEM, "out of memory");
+		j->v = v;
+		slots = calloc(2 * cap, sizeof(*slots));
+		if (!slots)
+			return hc_error_set(HC_ENOMEM, "out of memory");
+		free(j->slots);
+		j->slots = slots;
+		j->nslots = 2 * cap;
+		j->cap = cap;
+		for (k = 0; k < j->n; k++) {
+			for (i = jslot(j, &j->v[k].id); j->slots[i];
+			     i = (i + 1) & (j->nslots - 1))
+				;
+			j->slots[i] = (uint32_t)(k + 1);
+		}
+	}
+	git_oid_cpy(&j->v[j->n].id, id);
+	j->v[j->n].size = (uint32_t)size;
+	j->v[j->n].off = off;
+	for (i = jslot(j, id); j->slots[i]; i = (i + 1) & (j->nslots - 1))
+		;
+	j->slots[i] = (uint32_t)(++j->n);
+	return 0;
+}
+
+/*
+ * The blob id of the entry of hdr + size bytes at off (SHA-1 of exactly
+ * those bytes): 0, JE_FLUX if the file ends sooner, or an error.
+ */
+static int jentry_id(struct jindex *j, uint64_t off, uint64_t total,
+		     git_oid *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	EVP_MD_CTX *sha1 = EVP_MD_CTX_new();
+	unsigned mdlen = 0;
+	uint64_t done = 0;
+	int rc = 0;
+
+	if (!sha1 || !EVP_DigestInit_ex(sha1, EVP_sha1(), NULL)) {
+		rc = hc_error_openssl("cannot hash the journal");
+		goto out;
+	}
+	while (done < total) {
+		size_t want = total - done < VS_CHUNK ? (size_t)(total - done)
+						      : VS_CHUNK;
+		ssize_t k = pread_upto(j->fd, j->chunk, want, off + done);
+
+		if (k < 0) {
+			rc = hc_error_set(HC_ESYS, "cannot read the journal");
+			goto out;
+		}
+		if ((size_t)k < want) {
+			rc = JE_FLUX;
+			goto out;
+		}
+		if (!EVP_DigestUpdate(sha1, j->chunk, want)) {
+			rc = hc_error_openssl("cannot hash the journal");
+			goto out;
+		}
+		done += want;
+	}
+	if (!EVP_DigestFinal_ex(sha1, md, &mdlen) || mdlen != GIT_OID_RAWSZ) {
+		rc = hc_error_openssl("cannot hash the journal");
+		goto out;
+	}
+	git_oid_fromraw(out, md);
+out:
+	EVP_MD_CTX_free(sha1);
+	return rc;
+}
+
+/*
+ * Read the content of entry e into *out (malloc'd, may be NULL: only
+ * check it), checked against its id: 1, JE_FLUX if it is no longer
+ * there as indexed, or an error.
+ */
+static int jentry_load(struct jindex *j, const struct jent *e, void **out,
+		       size_t *len_out)
+{
+	char want[32], *buf = NULL;
+	size_t hdr, len;
+	git_oid id;
+	ssize_t k;
+	int rc = 1, n;
+
+	n = snprintf(want, sizeof(want), "blob %" PRIu32, e->size);
+	if (n < 0 || (size_t)n >= sizeof(want))
+		return hc_error_set(HC_EINVAL, "bad journal entry size");
+	hdr = (size_t)n + 1;
+	len = hdr + e->size;
+	buf = malloc(len);
+	if (!buf)
+		return hc_error_set(HC_ENOMEM, "out of memory reading the "
+					       "journal");
+	k = pread_upto(j->fd, buf, len, e->off);
+	if (k < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot read the journal");
+		goto out;
+	}
+	if ((size_t)k < len || memcmp(buf, want, hdr) ||
+	    git_odb_hash(&id, buf + hdr, e->size, GIT_OBJECT_BLOB) < 0 ||
+	    !git_oid_equal(&id, &e->id)) {
+		rc = JE_FLUX; /* emptied (and written again) since indexed */
+		goto out;
+	}
+	if (out) {
+		memmove(buf, buf + hdr, e->size);
+		*out = buf;
+		*len_out = e->size;
+		buf = NULL;
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+/*
+ * Bring the index up to date with the journal (lock held): reopen it if
+ * it appeared or was replaced, start over if a commit emptied it, index
+ * the entries appended since.  If target is not NULL and the index is
+ * full, an entry past it with that id is returned in *hit (*found 1).
+ * 0, JE_FLUX (it changed while read: try again), or an error (a journal
+ * that is not a regular file is HC_EFORMAT).
+ */
+static int jindex_refresh(vs_repo *r, const git_oid *target, struct jent *hit,
+			  int *found)
+{
+	struct jindex *j = r->ji;
+	struct stat st;
+	uint64_t off, size = 0, fsize;
+	size_t hdr = 0;
+	git_oid id;
+	int rc, e, fd;
+
+	*found = 0;
+	if (fstatat(r->gitfd, VS_JOURNAL, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			return hc_error_set(HC_ESYS, "cannot stat 'git/%s'",
+					    VS_JOURNAL);
+		if (j->fd >= 0)
+			close(j->fd);
+		j->fd = -1;
+		jindex_reset(j);
+		return 0; /* no journal (yet) */
+	}
+	if (j->fd < 0 || st.st_dev != j->dev || st.st_ino != j->ino) {
+		rc = open_regular(r->gitfd, "git", VS_JOURNAL, &fd, &st);
+		if (rc < 0)
+			return rc;
+		if (j->fd >= 0)
+			close(j->fd);
+		j->fd = fd;
+		j->dev = st.st_dev;
+		j->ino = st.st_ino;
+		jindex_reset(j);
+	}
+	if (fstat(j->fd, &st) < 0)
+		return hc_error_set(HC_ESYS, "cannot stat 'git/%s'",
+				    VS_JOURNAL);
+	fsize = (uint64_t)st.st_size;
+	if (fsize < j->end) {
+		jindex_reset(j); /* emptied by a commit */
+	} else if (j->n) {
+		/*
+		 * Emptied and written again?  Then its first entry is
+		 * another blob: a blob once packed is never journaled again.
+		 */
+		rc = jentry_id(j, j->v[0].off,
+			       (uint64_t)snprintf(NULL, 0, "blob %" PRIu32,
+						  j->v[0].size) +
+				       1 + j->v[0].size,
+			       &id);
+		if (rc < 0)
+			return rc;
+		if (rc == JE_FLUX || !git_oid_equal(&id, &j->v[0].id))
+			jindex_reset(j);
+	}
+	off = j->end;
+	while (off < fsize) {
+		e = jentry_at(j->fd, off, fsize, &hdr, &size);
+		if (e == JE_FLUX || e == HC_ESYS)
+			return e;
+		if (e <= 0)
+			break; /* torn (being written) or malformed */
+		rc = jentry_id(j, off, hdr + size, &id);
+		if (rc != 0)
+			return rc;
+		if (!j->full && j->n < VS_JINDEX_MAX) {
+			rc = jindex_add(j, &id, size, off);
+			if (rc < 0)
+				return rc;
+			j->end = off + hdr + size;
+		} else {
+			j->full = 1;
+			if (target && git_oid_equal(&id, target)) {
+				git_oid_cpy(&hit->id, &id);
+				hit->size = (uint32_t)size;
+				hit->off = off;
+				*found = 1;
+				return 0;
+			}
+		}
+		off += hdr + size;
+	}
+	j->torn = fsize - off;
+	return 0;
+}
+
+/*
+ * Look oid up in the journal (read-only; lock held), bringing the index
+ * up to date first with refresh.  1 found (its content in *out and its
+ * length in *len unless out is NULL), 0 not there, JE_FLUX, or an error.
+ */
+static int journal_find(vs_repo *r, const git_oid *oid, int refresh, void **out,
+			size_t *len)
+{
+	struct jent hit, *e;
+	int rc, found = 0;
+
+	if (refresh) {
+		rc = jindex_refresh(r, oid, &hit, &found);
+		if (rc != 0)
+			return rc;
+	}
+	e = found ? &hit : jindex_get(r->ji, oid);
+	if (!e)
+		return 0;
+	return jentry_load(r->ji, e, out, len);
+}
+
+/* Index the journal at open (read-only), trying again while it changes. */
+static int jindex_open(vs_repo *r)
+{
+	struct jindex *j = calloc(1, sizeof(*j));
+	struct timespec pause = {0, 1000000};
+	int rc = JE_FLUX, found, tries;
+
+	if (!j)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	j->fd = -1;
+	r->ji = j;
+	j->chunk = malloc(VS_CHUNK);
+	if (!j->chunk)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	for (tries = 0; rc == JE_FLUX && tries < VS_FLUX_TRIES; tries++) {
+		if (tries)
+			nanosleep(&pause, NULL);
+		rc = jindex_refresh(r, NULL, NULL, &found);
+	}
+	if (rc == JE_FLUX)
+		return hc_error_set(HC_EBUSY,
+				    "'git/%s' kept changing while it was read "
+				    "(%d tries)",
+				    VS_JOURNAL, VS_FLUX_TRIES);
+	if (rc < 0)
+		return rc;
+	r->replayed = j->n;
+	r->torn = j->torn;
+	return 0;
+}
+
+static void jindex_free(struct jindex *j)
+{
+	if (!j)
+		return;
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j->v);
+	free(j->slots);
+	free(j->chunk);
+	free(j);
 }
 
 /* Make everything written so far durable (no lock needed). */
@@ -451,7 +1060,7 @@ static int sync_all(vs_repo *r)
 {
 	if (r->fsync)
 		return 0; /* every object was fsynced as it was written */
-	if (r->syncfd < 0 || syncfs(r->syncfd) < 0)
+	if (r->gitfd < 0 || syncfs(r->gitfd) < 0)
 		return hc_error_set(HC_ESYS, "cannot sync the git repository");
 	return 0;
 }
@@ -663,23 +1272,32 @@ static int batch_pack_locked(vs_repo *r, const git_oid *commits, size_t n)
 }
 
 /*
- * Set up the batch: for writing, the mempack backend and the journal
- * (created if missing), read back if a crash left it; read-only, the
- * journal's blobs are only loaded, if there is one.
+ * Set up the batch for writing: the mempack backend and the journal
+ * (created if missing), read back if a crash left it.
  */
-static int batch_open(vs_repo *r, int gitfd, int create)
+static int batch_open(vs_repo *r, int gitfd)
 {
+	struct stat st;
 	int jfd, g, rc;
 
 	jfd = openat(gitfd, VS_JOURNAL,
-		     create ? O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW |
-				      O_CLOEXEC
-			    : O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
+		     O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK |
+			     O_CLOEXEC,
 		     0600);
-	if (jfd < 0 && (create || errno != ENOENT))
-		return hc_error_set(HC_ESYS, "cannot open '%s'", VS_JOURNAL);
 	if (jfd < 0)
-		return 0;
+		return hc_error_set(HC_ESYS, "cannot open 'git/%s'",
+				    VS_JOURNAL);
+	rc = fstat(jfd, &st) < 0
+		     ? hc_error_set(HC_ESYS, "cannot stat 'git/%s'", VS_JOURNAL)
+	     : !S_ISREG(st.st_mode)
+		     ? hc_error_set(HC_EFORMAT,
+				    "'git/%s' is %s, not a regular file",
+				    VS_JOURNAL, ftype(st.st_mode))
+		     : 0;
+	if (rc < 0) {
+		close(jfd);
+		return rc;
+	}
 	g = git_mempack_new(&r->mem);
 	if (g == 0) {
 		g = git_odb_add_backend(r->odb, r->mem, VS_MEM_PRIORITY);
@@ -691,12 +1309,8 @@ static int batch_open(vs_repo *r, int gitfd, int create)
 		close(jfd);
 		return git_fail(g, "cannot set up the batch");
 	}
-	rc = journal_replay(r, gitfd, jfd);
-	if (rc < 0 || !create)
-		close(jfd);
-	else
-		r->jfd = jfd;
-	return rc;
+	r->jfd = jfd;
+	return journal_replay(r, gitfd, jfd);
 }
 
 /* ------------------------------------------------------------- helpers */
@@ -1100,26 +1714,27 @@ out:
 	return rc;
 }
 
-/* Open the LFS object hex for reading. */
+/*
+ * Open the LFS object hex for reading: HC_ENOENT if it is missing,
+ * HC_EVERIFY if it (or a directory on the way) is a symlink, a FIFO or
+ * anything but a regular file.
+ */
 static int lfs_open(vs_repo *r, const char *hex, int *out)
 {
 	char rel[80];
-	int fd;
+	int rc;
 
 	if (r->lfsfd < 0)
 		return hc_error_set(HC_ENOENT, "LFS object '%s' is missing",
 				    hex);
 	lfs_rel(hex, rel);
-	fd = openat(r->lfsfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return hc_error_set(HC_ENOENT,
-					    "LFS object '%s' is missing", hex);
-		return hc_error_set(HC_ESYS, "cannot open LFS object '%s'",
+	rc = open_regular(r->lfsfd, "git/" VS_LFS_OBJECTS, rel, out, NULL);
+	if (rc == HC_ENOENT)
+		return hc_error_set(HC_ENOENT, "LFS object '%s' is missing",
 				    hex);
-	}
-	*out = fd;
-	return 0;
+	if (rc == HC_EFORMAT)
+		return recode(HC_EVERIFY, "");
+	return rc;
 }
 
 int vs_lfs_is(vs_repo *r, const char *hex, const struct stat *st)
@@ -1459,17 +2074,34 @@ int vs_store_buf(vs_repo *r, const void *buf, size_t len,
 
 /* ------------------------------------------------------------- reading */
 
-/*
- * Read blob into *obj (lock held): HC_ENOENT if missing, HC_EFORMAT if
- * it is not a blob or larger than VS_BLOB_MAX.
- */
-static int blob_read_locked(vs_repo *r, const git_oid *oid, const char *hex,
-			    git_odb_object **obj)
+/* A blob's content: from git, or from the journal (read-only use). */
+struct blobdata {
+	git_odb_object *obj;
+	void *mem; /* malloc'd, from the journal */
+	size_t len;
+};
+
+static const void *bd_data(const struct blobdata *b)
+{
+	return b->obj ? git_odb_object_data(b->obj) : b->mem;
+}
+
+static void bd_release(struct blobdata *b)
+{
+	git_odb_object_free(b->obj);
+	free(b->mem);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Find blob oid in git's object database (lock held); see blob_find. */
+static int odb_find_locked(vs_repo *r, const git_oid *oid, const char *hex,
+			   struct blobdata *out)
 {
 	git_object_t type;
 	size_t len;
 	int g;
 
+	/* On a miss libgit2 looks for new packs, and looks again. */
 	g = git_odb_read_header(&len, &type, r->odb, oid);
 	if (g == GIT_ENOTFOUND)
 		return hc_error_set(HC_ENOENT, "blob '%s' is missing", hex);
@@ -1483,9 +2115,65 @@ static int blob_read_locked(vs_repo *r, const git_oid *oid, const char *hex,
 		return hc_error_set(HC_EFORMAT,
 				    "blob '%s' is too large (%zu bytes)", hex,
 				    len);
-	g = git_odb_read(obj, r->odb, oid);
+	if (!out)
+		return 0;
+	g = git_odb_read(&out->obj, r->odb, oid);
 	if (g < 0)
 		return git_fail(g, "cannot read blob '%s'", hex);
+	out->len = git_odb_object_size(out->obj);
+	return 0;
+}
+
+/*
+ * Find blob oid (lock held) and, if out is non-NULL, read it: 0,
+ * HC_ENOENT if it is missing, HC_EFORMAT if it is not a blob or larger
+ * than VS_BLOB_MAX, HC_EBUSY if the journal kept changing.
+ *
+ * Read-only, a blob may be in the journal (written, not yet packed) or
+ * in a pack; a commit moves it from the one to the other, packing it
+ * before it empties the journal.  So after the cheap looks (the index,
+ * then git), the journal is looked at as it is now, and then git again:
+ * a blob the journal no longer holds was packed before, and git finds
+ * it.  A journal that changes under the read is looked at again.
+ */
+static int blob_find_locked(vs_repo *r, const git_oid *oid, const char *hex,
+			    struct blobdata *out)
+{
+	struct timespec pause = {0, 1000000};
+	void *mem = NULL;
+	size_t len = 0;
+	int rc, tries;
+
+	if (r->ji) {
+		rc = journal_find(r, oid, 0, out ? &mem : NULL, &len);
+		if (rc < 0)
+			return rc;
+		if (rc == 1)
+			goto found;
+	}
+	rc = odb_find_locked(r, oid, hex, out);
+	if (rc != HC_ENOENT || !r->ji)
+		return rc;
+	for (tries = 0; tries < VS_FLUX_TRIES; tries++) {
+		if (tries)
+			nanosleep(&pause, NULL);
+		rc = journal_find(r, oid, 1, out ? &mem : NULL, &len);
+		if (rc < 0)
+			return rc;
+		if (rc == 1)
+			goto found;
+		if (rc == 0)
+			return odb_find_locked(r, oid, hex, out);
+	}
+	return hc_error_set(HC_EBUSY,
+			    "'git/%s' kept changing while it was read (%d "
+			    "tries): cannot tell whether it holds blob '%s'",
+			    VS_JOURNAL, VS_FLUX_TRIES, hex);
+found:
+	if (out) {
+		out->mem = mem;
+		out->len = len;
+	}
 	return 0;
 }
 
@@ -1515,7 +2203,7 @@ static int memfd_of(const void *data, size_t len, int *out)
 int vs_open_version(vs_repo *r, const char *blob, int *fd_out,
 		    uint64_t *size_out)
 {
-	git_odb_object *obj = NULL;
+	struct blobdata b = {0};
 	uint8_t sha[HC_HASH_LEN];
 	char hex[HC_HEX_LEN + 1];
 	uint64_t psize = 0;
@@ -1532,10 +2220,10 @@ int vs_open_version(vs_repo *r, const char *blob, int *fd_out,
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&r->lock);
-	rc = blob_read_locked(r, &oid, blob, &obj);
+	rc = blob_find_locked(r, &oid, blob, &b);
 	if (rc == 0) {
-		data = git_odb_object_data(obj);
-		len = git_odb_object_size(obj);
+		data = bd_data(&b);
+		len = b.len;
 		if (len <= VS_POINTER_MAX &&
 		    !pointer_parse(data, len, sha, &psize))
 			lfs = 1;
@@ -1543,7 +2231,7 @@ int vs_open_version(vs_repo *r, const char *blob, int *fd_out,
 			rc = memfd_of(data, len, &fd);
 		psize = lfs ? psize : len;
 	}
-	git_odb_object_free(obj);
+	bd_release(&b);
 	pthread_mutex_unlock(&r->lock);
 	if (rc < 0)
 		goto out;
@@ -1600,7 +2288,7 @@ static int check_content(const char *what, uint64_t have_size,
 int vs_check_version(vs_repo *r, const char *blob, uint64_t size,
 		     const uint8_t sha256[HC_HASH_LEN], int lfs)
 {
-	git_odb_object *obj = NULL;
+	struct blobdata b = {0};
 	uint8_t have[HC_HASH_LEN], psha[HC_HASH_LEN], *buf = NULL;
 	char hex[HC_HEX_LEN + 1], what[128];
 	const char *why = NULL;
@@ -1617,20 +2305,19 @@ int vs_check_version(vs_repo *r, const char *blob, uint64_t size,
 	if (rc < 0)
 		return rc == HC_EINVAL ? recode(HC_EFORMAT, "") : rc;
 	pthread_mutex_lock(&r->lock);
-	rc = blob_read_locked(r, &oid, blob, &obj);
+	rc = blob_find_locked(r, &oid, blob, &b);
 	if (rc == HC_ENOENT || rc == HC_EFORMAT)
 		rc = recode(HC_EVERIFY, "");
 	if (rc == 0) {
-		len = git_odb_object_size(obj);
+		len = b.len;
 		snprintf(what, sizeof(what), "blob '%s'", blob);
 		if (!lfs) {
-			rc = hc_sha256(git_odb_object_data(obj), len, have);
+			rc = hc_sha256(bd_data(&b), len, have);
 			if (rc == 0)
 				rc = check_content(what, len, have, size,
 						   sha256);
 		} else {
-			why = pointer_parse(git_odb_object_data(obj), len, psha,
-					    &psize);
+			why = pointer_parse(bd_data(&b), len, psha, &psize);
 			if (why)
 				rc = hc_error_set(HC_EVERIFY,
 						  "blob '%s' is not a Git LFS "
@@ -1641,7 +2328,7 @@ int vs_check_version(vs_repo *r, const char *blob, uint64_t size,
 						   sha256);
 		}
 	}
-	git_odb_object_free(obj);
+	bd_release(&b);
 	pthread_mutex_unlock(&r->lock);
 	if (rc < 0 || !lfs)
 		goto out;
@@ -2191,7 +2878,7 @@ out:
 }
 
 int vs_commit(vs_repo *r, uint64_t first, uint64_t last, const char *summary,
-	      char commit_out[41])
+	      char commit_out[41], char versions_out[41])
 {
 	git_commit *parent = NULL;
 	git_signature *sig = NULL;
@@ -2291,6 +2978,10 @@ int vs_commit(vs_repo *r, uint64_t first, uint64_t last, const char *summary,
 	commit_id = commits[0];
 	ops_clear(r);
 	git_oid_tostr(commit_out, 41, &commit_id);
+	if (versions_out && (kept || had_keep))
+		git_oid_tostr(versions_out, 41, kept ? &commits[1] : &keep_old);
+	else if (versions_out)
+		versions_out[0] = '\0';
 out:
 	pthread_mutex_unlock(&r->lock);
 	git_signature_free(sig);
@@ -2298,6 +2989,975 @@ out:
 	git_tree_free(base);
 	git_commit_free(parent);
 	free(msg);
+	return rc;
+}
+
+/* ------------------------------------------------ refs and git's files */
+
+/*
+ * What STORE/git may hold besides objects (FORMAT.md §8.2): HEAD the
+ * symbolic ref to refs/heads/main, the refs refs/heads/main and
+ * refs/hozen/versions (loose, or in packed-refs), a config with only the
+ * settings libgit2's bare init writes, and nothing that makes git show
+ * another history (replace refs, grafts, shallow, a commit-graph),
+ * take objects or refs from elsewhere (alternates, commondir) or run
+ * code (hooks, config).
+ */
+
+#define VS_HEAD_TEXT "ref: " VS_REF "\n"
+
+/* A setting of git/config and the values hozen accepts for it. */
+struct cfg_allowed {
+	const char *key; /* in section [core] */
+	const char *values[3];
+};
+
+/*
+ * What libgit2's bare init writes: core.bare and
+ * core.repositoryformatversion always, core.filemode as the filesystem
+ * allows, core.symlinks and core.ignorecase on filesystems without
+ * symlinks or with case-insensitive names, core.precomposeunicode where
+ * names are decomposed.  vs_open sets nothing.
+ */
+static const struct cfg_allowed cfg_allowed[] = {
+	{"repositoryformatversion", {"0"}},
+	{"bare", {"true"}},
+	{"filemode", {"true", "false"}},
+	{"symlinks", {"false"}},
+	{"ignorecase", {"true"}},
+	{"precomposeunicode", {"true", "false"}},
+};
+
+/* The first bytes of s (len), for a message: control bytes as '?'. */
+static const char *printable(const char *s, size_t len, char out[64])
+{
+	size_t i;
+
+	if (len > 63)
+		len = 63;
+	for (i = 0; i < len; i++)
+		out[i] =
+			(unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	out[i] = '\0';
+	return out;
+}
+
+/* A finding about git's files, counted in *n. */
+__attribute__((format(printf, 4, 5))) static void
+finding(hc_findings *f, size_t *n, const char *where, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	hc_findings_add(f, -1, 0, where, "%s", reason);
+	(*n)++;
+}
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* 1 if the setting (section, name, value) is one cfg_allowed lists. */
+static int cfg_ok(const char *section, const char *name, size_t nlen,
+		  const char *value, size_t vlen)
+{
+	size_t i, k;
+
+	if (strcmp(section, "core"))
+		return 0;
+	for (i = 0; i < sizeof(cfg_allowed) / sizeof(*cfg_allowed); i++) {
+		if (strlen(cfg_allowed[i].key) != nlen ||
+		    strncasecmp(cfg_allowed[i].key, name, nlen))
+			continue;
+		for (k = 0; k < 3 && cfg_allowed[i].values[k]; k++)
+			if (strlen(cfg_allowed[i].values[k]) == vlen &&
+			    !memcmp(cfg_allowed[i].values[k], value, vlen))
+				return 1;
+	}
+	return 0;
+}
+
+/*
+ * Check config text line by line: blank lines, comments, the header
+ * "[core]" and the settings of cfg_allowed ("NAME = VALUE") pass; every
+ * other line is a finding (where "git/config:LINE").  No git syntax
+ * beyond that is interpreted: what is not plainly allowed is reported.
+ * Returns the number of findings.
+ */
+static size_t config_check(const char *text, size_t len, hc_findings *f)
+{
+	const char *p = text, *end = text + len, *e, *q, *name, *val;
+	char section[64] = "", where[64], quote[64];
+	size_t n = 0, line = 0, nlen, vlen, k;
+
+	if (memchr(text, '\0', len)) {
+		finding(f, &n, "git/config", "the config holds a NUL byte");
+		return n;
+	}
+	for (; p < end; p = e + (e < end)) {
+		e = memchr(p, '\n', (size_t)(end - p));
+		if (!e)
+			e = end;
+		line++;
+		snprintf(where, sizeof(where), "git/config:%zu", line);
+		for (q = p; q < e && is_blank(*q); q++)
+			;
+		if (q == e || *q == '#' || *q == ';')
+			continue;
+		if (*q == '[') {
+			const char *close = memchr(q, ']', (size_t)(e - q));
+
+			if (!close) {
+				finding(f, &n, where,
+					"'%s' is not a section header hozen "
+					"writes",
+					printable(q, (size_t)(e - q), quote));
+				snprintf(section, sizeof(section), "?");
+				continue;
+			}
+			printable(q + 1, (size_t)(close - q - 1), section);
+			for (k = 0; section[k]; k++)
+				section[k] =
+					(char)(section[k] >= 'A' &&
+							       section[k] <= 'Z'
+						       ? section[k] - 'A' + 'a'
+						       : section[k]);
+			for (q = close + 1; q < e && is_blank(*q); q++)
+				;
+			if (q == e || *q == '#' || *q == ';')
+				continue;
+			/* "[section] name = value" on one line */
+		}
+		name = q;
+		for (; q < e &&
+		       ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+			(*q >= '0' && *q <= '9') || *q == '-');
+		     q++)
+			;
+		nlen = (size_t)(q - name);
+		for (; q < e && is_blank(*q); q++)
+			;
+		val = q < e && *q == '=' ? q + 1 : q;
+		for (; val < e && is_blank(*val); val++)
+			;
+		for (vlen = (size_t)(e - val); vlen && is_blank(val[vlen - 1]);
+		     vlen--)
+			;
+		if (!section[0] || nlen == 0 || q == e || *q != '=')
+			finding(f, &n, where,
+				"'%s' is not a setting hozen writes",
+				printable(name, (size_t)(e - name), quote));
+		else if (!cfg_ok(section, name, nlen, val, vlen))
+			finding(f, &n, where,
+				"'%s.%.*s = %s' is not a setting hozen "
+				"writes (git would act on it)",
+				section, (int)(nlen > 60 ? 60 : nlen), name,
+				printable(val, vlen, quote));
+	}
+	return n;
+}
+
+/*
+ * After read_small() of name failed with HC_EFORMAT: a finding if the
+ * file is regular (then it was too large; any other type is reported
+ * by top_walk()).
+ */
+static void too_large(vs_repo *r, const char *name, hc_findings *f, size_t *n)
+{
+	char msg[512], where[64];
+	struct stat st;
+
+	snprintf(msg, sizeof(msg), "%s", hc_error_message());
+	snprintf(where, sizeof(where), "git/%s", name);
+	if (fstatat(r->gitfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode))
+		finding(f, n, where, "%s", msg);
+}
+
+/* The entries of packed-refs hozen may have. */
+struct packed {
+	git_oid main, keep;
+	int has_main, has_keep;
+};
+
+/* 1 if p (len bytes) is 40 lower-case hex digits, parsed into out. */
+static int hex_oid(const char *p, size_t len, git_oid *out)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	size_t i;
+
+	if (len < GIT_OID_HEXSZ)
+		return 0;
+	for (i = 0; i < GIT_OID_HEXSZ; i++) {
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		      (p[i] >= 'a' && p[i] <= 'f')))
+			return 0;
+		hex[i] = p[i];
+	}
+	hex[GIT_OID_HEXSZ] = '\0';
+	return git_oid_fromstr(out, hex) == 0;
+}
+
+/*
+ * Read git/packed-refs into *pk (absent: empty), a finding per line that
+ * is not its header, refs/heads/main or refs/hozen/versions (f may be
+ * NULL; *n counts).  A packed-refs that is not a regular file is
+ * reported by the walk of git/ and read as empty.  0 or an error.
+ */
+static int packed_load(vs_repo *r, struct packed *pk, hc_findings *f, size_t *n)
+{
+	const char *p, *e, *end, *name;
+	char *text = NULL, where[64], quote[64];
+	size_t len = 0, line = 0, nlen;
+	git_oid id;
+	int rc;
+
+	memset(pk, 0, sizeof(*pk));
+	rc = read_small(r->gitfd, "git", "packed-refs", 16 * VS_SMALL_MAX,
+			&text, &len);
+	if (rc == HC_EFORMAT)
+		too_large(r, "packed-refs", f, n);
+	if (rc == HC_ENOENT || rc == HC_EFORMAT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	end = text + len;
+	for (p = text; p < end; p = e + (e < end)) {
+		e = memchr(p, '\n', (size_t)(end - p));
+		if (!e)
+			e = end;
+		line++;
+		snprintf(where, sizeof(where), "git/packed-refs:%zu", line);
+		if (line == 1 && !strncmp(p, "# pack-refs with:", 17))
+			continue;
+		if (!hex_oid(p, (size_t)(e - p), &id) ||
+		    e - p < GIT_OID_HEXSZ + 2 || p[GIT_OID_HEXSZ] != ' ') {
+			finding(f, n, where,
+				"'%s' is not an entry hozen allows in "
+				"packed-refs",
+				printable(p, (size_t)(e - p), quote));
+			continue;
+		}
+		name = p + GIT_OID_HEXSZ + 1;
+		nlen = (size_t)(e - name);
+		if (nlen == strlen(VS_REF) && !memcmp(name, VS_REF, nlen) &&
+		    !pk->has_main) {
+			pk->main = id;
+			pk->has_main = 1;
+		} else if (nlen == strlen(VS_KEEP_REF) &&
+			   !memcmp(name, VS_KEEP_REF, nlen) && !pk->has_keep) {
+			pk->keep = id;
+			pk->has_keep = 1;
+		} else {
+			finding(f, n, where,
+				"ref '%s' is not allowed: hozen has no ref "
+				"but " VS_REF " and " VS_KEEP_REF,
+				printable(name, nlen, quote));
+		}
+	}
+	free(text);
+	return 0;
+}
+
+/*
+ * The value of ref name as git reads it: the loose file, else its
+ * packed-refs entry.  1 with *out, 0 if there is neither; 2 if the
+ * loose file is no ref git reads (a finding when its content is wrong;
+ * a file that is not regular is reported by the walk of git/); or an
+ * error.  *loose says whether the loose file exists.
+ */
+static int ref_value(vs_repo *r, const char *name, const git_oid *packed,
+		     git_oid *out, int *loose, hc_findings *f, size_t *n)
+{
+	char *text = NULL, where[128];
+	size_t len = 0;
+	int rc;
+
+	*loose = 0;
+	rc = read_small(r->gitfd, "git", name, VS_SMALL_MAX, &text, &len);
+	if (rc == HC_ENOENT) {
+		if (!packed)
+			return 0;
+		*out = *packed;
+		return 1;
+	}
+	*loose = 1;
+	if (rc == HC_EFORMAT)
+		return 2;
+	if (rc < 0)
+		return rc;
+	if (len != GIT_OID_HEXSZ + 1 || text[GIT_OID_HEXSZ] != '\n' ||
+	    !hex_oid(text, len, out)) {
+		snprintf(where, sizeof(where), "git/%s", name);
+		finding(f, n, where,
+			"not a ref as hozen writes it (40 lower-case hex "
+			"digits and a newline)");
+		rc = 2;
+	} else {
+		rc = 1;
+	}
+	free(text);
+	return rc;
+}
+
+/* Open dirfd/name as a directory, without following a symlink. */
+static DIR *dir_open(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	d = fdopendir(fd);
+	if (!d)
+		close(fd);
+	return d;
+}
+
+/* The type of entry de of d (S_IFREG, ...), or 0 if it is gone. */
+static mode_t entry_type(DIR *d, const struct dirent *de)
+{
+	struct stat st;
+
+	switch (de->d_type) {
+	case DT_REG:
+		return S_IFREG;
+	case DT_DIR:
+		return S_IFDIR;
+	case DT_LNK:
+		return S_IFLNK;
+	case DT_FIFO:
+		return S_IFIFO;
+	case DT_SOCK:
+		return S_IFSOCK;
+	case DT_CHR:
+		return S_IFCHR;
+	case DT_BLK:
+		return S_IFBLK;
+	default:
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return 0;
+		return st.st_mode & S_IFMT;
+	}
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* Every ref under git/refs/ but the two hozen writes is a finding. */
+static int refs_walk(int dirfd, const char *rel, int depth, hc_findings *f,
+		     size_t *n)
+{
+	char path[VS_DEPTH_MAX * 16 + 512], where[sizeof(path) + 8];
+	struct dirent *de;
+	mode_t m;
+	DIR *d;
+	int rc = 0;
+
+	d = dir_open(dirfd, rel);
+	if (!d && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP))
+		return 0; /* not a directory: top_walk() says */
+	if (!d)
+		return hc_error_set(HC_ESYS, "cannot read 'git/%s'", rel);
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", rel, de->d_name) >=
+		    (int)sizeof(path)) {
+			finding(f, n, "git/refs", "a ref name is too long");
+			continue;
+		}
+		snprintf(where, sizeof(where), "git/%s", path);
+		m = entry_type(d, de);
+		if (m == S_IFDIR && depth < VS_DEPTH_MAX) {
+			rc = refs_walk(dirfd, path, depth + 1, f, n);
+			if (rc < 0)
+				break;
+		} else if (m == S_IFDIR) {
+			finding(f, n, where, "refs nest too deep");
+		} else if (m == S_IFREG && ends_with(de->d_name, ".lock")) {
+			continue; /* a ref being written: git reads none */
+		} else if (m == S_IFREG && (!strcmp(path, VS_REF) ||
+					    !strcmp(path, VS_KEEP_REF))) {
+			continue; /* their values are checked */
+		} else if (m && m != S_IFREG) {
+			finding(f, n, where, "'%s' is %s: no ref hozen writes",
+				where, ftype(m));
+		} else if (m && !strncmp(path, "refs/replace/", 13)) {
+			finding(f, n, where,
+				"a replace ref: git would show another object "
+				"in place of %s",
+				path + 13);
+		} else if (m) {
+			finding(f, n, where,
+				"ref '%s' is not allowed: hozen has no ref but "
+				"" VS_REF " and " VS_KEEP_REF,
+				path);
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+/* A directory of git/ that may hold only the given names (NULL-ended). */
+static void dir_only(int gitfd, const char *rel, const char *const *ok,
+		     const char *ok_suffix, hc_findings *f, size_t *n)
+{
+	static const struct {
+		const char *path, *why;
+	} why[] = {
+		{"info/grafts", "grafts: git would take commits' parents from "
+				"it instead of the commits"},
+		{"objects/info/alternates",
+		 "alternates: git would take objects from another "
+		 "repository"},
+		{"objects/info/http-alternates",
+		 "alternates: git would take objects from another "
+		 "repository"},
+		{"objects/info/commit-graph",
+		 "a commit-graph: git would take commits' parents from it "
+		 "instead of the commits"},
+		{"objects/info/commit-graphs",
+		 "commit-graphs: git would take commits' parents from them "
+		 "instead of the commits"},
+	};
+	char path[512], where[520];
+	struct dirent *de;
+	size_t i;
+	mode_t m;
+	DIR *d;
+
+	d = dir_open(gitfd, rel);
+	if (!d)
+		return; /* absent, or not a directory: the walk says */
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		m = entry_type(d, de);
+		for (i = 0; ok[i] && strcmp(ok[i], de->d_name); i++)
+			;
+		if (m == S_IFREG &&
+		    (ok[i] || (ok_suffix && ends_with(de->d_name, ok_suffix))))
+			continue;
+		snprintf(path, sizeof(path), "%s/%.200s", rel, de->d_name);
+		snprintf(where, sizeof(where), "git/%s", path);
+		for (i = 0; i < sizeof(why) / sizeof(*why); i++)
+			if (!strcmp(why[i].path, path))
+				break;
+		if (i < sizeof(why) / sizeof(*why))
+			finding(f, n, where, "%s", why[i].why);
+		else if (!strcmp(rel, "hooks"))
+			finding(f, n, where, "a hook: git would run it");
+		else
+			finding(f, n, where,
+				"unexpected %s: hozen and libgit2 write none "
+				"there",
+				m == S_IFREG ? "file" : ftype(m));
+	}
+	closedir(d);
+}
+
+/* 1 if name is a pseudo-ref git would read (FETCH_HEAD, ORIG_HEAD...). */
+static int pseudo_ref(const char *name)
+{
+	const char *p;
+
+	for (p = name; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || *p == '_' ||
+		      (p > name && *p >= '0' && *p <= '9')))
+			return 0;
+	return p > name && strcmp(name, "HEAD");
+}
+
+/* The top of git/: what hozen and libgit2 write, and nothing else. */
+static int top_walk(vs_repo *r, hc_findings *f, size_t *n)
+{
+	static const struct {
+		const char *name;
+		mode_t type;
+	} ok[] = {
+		{"HEAD", S_IFREG},	  {"config", S_IFREG},
+		{"description", S_IFREG}, {"packed-refs", S_IFREG},
+		{VS_JOURNAL, S_IFREG},	  {"hooks", S_IFDIR},
+		{"info", S_IFDIR},	  {"objects", S_IFDIR},
+		{"refs", S_IFDIR},	  {VS_LFS_DIR, S_IFDIR},
+	};
+	char where[300];
+	struct dirent *de;
+	size_t i;
+	mode_t m;
+	DIR *d;
+
+	d = dir_open(r->gitfd, ".");
+	if (!d)
+		return hc_error_set(HC_ESYS, "cannot read 'git'");
+	while ((de = readdir(d))) {
+		const char *name = de->d_name;
+
+		if (!strcmp(name, ".") || !strcmp(name, ".."))
+			continue;
+		m = entry_type(d, de);
+		snprintf(where, sizeof(where), "git/%.250s", name);
+		for (i = 0; i < sizeof(ok) / sizeof(*ok); i++)
+			if (!strcmp(ok[i].name, name))
+				break;
+		if (i < sizeof(ok) / sizeof(*ok)) {
+			if (m && m != ok[i].type)
+				finding(f, n, where, "'%s' is %s, not a %s",
+					where, ftype(m),
+					ok[i].type == S_IFDIR ? "directory"
+							      : "regular file");
+		} else if (m == S_IFREG &&
+			   (ends_with(name, ".lock") ||
+			    !strncmp(name, VS_JOURNAL ".torn-",
+				     strlen(VS_JOURNAL ".torn-")))) {
+			continue;
+		} else if (pseudo_ref(name)) {
+			finding(f, n, where,
+				"pseudo-ref '%s': hozen has no ref but " VS_REF
+				" and " VS_KEEP_REF,
+				name);
+		} else if (!strcmp(name, "shallow")) {
+			finding(f, n, where,
+				"shallow: git would hide the history of the "
+				"commits it lists");
+		} else if (!strcmp(name, "commondir")) {
+			finding(f, n, where,
+				"commondir: git would take objects and refs "
+				"from another directory");
+		} else if (m) {
+			finding(f, n, where,
+				"unexpected %s: hozen and libgit2 write none "
+				"there",
+				m == S_IFREG ? "file" : ftype(m));
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+/* A set of object ids (the zero id marks an empty slot). */
+struct oidset {
+	git_oid *v;
+	size_t n, cap; /* cap: a power of two */
+};
+
+/* Add id; 1 if it was new, 0 if there already, or HC_ENOMEM. */
+static int oidset_add(struct oidset *s, const git_oid *id)
+{
+	size_t i, k;
+	uint64_t h;
+
+	if (2 * (s->n + 1) > s->cap) {
+		struct oidset t = {NULL, 0, s->cap ? 2 * s->cap : 1024};
+
+		t.v = calloc(t.cap, sizeof(*t.v));
+		if (!t.v)
+			return hc_error_set(HC_ENOMEM, "out of memory");
+		for (k = 0; k < s->cap; k++)
+			if (!git_oid_is_zero(&s->v[k]))
+				oidset_add(&t, &s->v[k]);
+		free(s->v);
+		*s = t;
+	}
+	memcpy(&h, id->id, sizeof(h));
+	for (i = (size_t)h & (s->cap - 1); !git_oid_is_zero(&s->v[i]);
+	     i = (i + 1) & (s->cap - 1))
+		if (git_oid_equal(&s->v[i], id))
+			return 0;
+	git_oid_cpy(&s->v[i], id);
+	s->n++;
+	return 1;
+}
+
+/* 1 if msg ends in the trailer line "Hozen-Records: FIRST-LAST". */
+static int has_trailer(const char *msg)
+{
+	static const char key[] = "Hozen-Records: ";
+	size_t len = strlen(msg), i;
+	const char *line, *p;
+	uint64_t a = 0, b = 0;
+	int digits;
+
+	if (len < 2 || msg[len - 1] != '\n')
+		return 0;
+	for (i = len - 1; i > 0 && msg[i - 1] != '\n'; i--)
+		;
+	line = msg + i;
+	if (strncmp(line, key, sizeof(key) - 1))
+		return 0;
+	p = line + sizeof(key) - 1;
+	for (digits = 0; *p >= '0' && *p <= '9' && digits < 20; p++, digits++)
+		a = a * 10 + (uint64_t)(*p - '0');
+	if (!digits || *p++ != '-')
+		return 0;
+	for (digits = 0; *p >= '0' && *p <= '9' && digits < 20; p++, digits++)
+		b = b * 10 + (uint64_t)(*p - '0');
+	return digits && *p == '\n' && p[1] == '\0' && a <= b;
+}
+
+/* libgit2's last message, for a finding. */
+static const char *git_msg(void)
+{
+	const git_error *e = git_error_last();
+
+	return e && e->message ? e->message : "unknown error";
+}
+
+/*
+ * Read every tree under root not seen before (lock held): a finding for
+ * each that cannot be read.  0 or HC_ENOMEM.
+ */
+static int walk_tree(vs_repo *r, const git_oid *root, const char *commit,
+		     struct oidset *seen, struct oidlist *stack, hc_findings *f,
+		     size_t *n)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_tree *t = NULL;
+	git_oid id;
+	size_t i, k;
+	int rc;
+
+	stack->n = 0;
+	rc = oidset_add(seen, root);
+	if (rc <= 0)
+		return rc;
+	rc = oidlist_add(stack, root);
+	while (rc == 0 && stack->n) {
+		id = stack->v[--stack->n];
+		if (git_tree_lookup(&t, r->repo, &id) < 0) {
+			git_oid_tostr(hex, sizeof(hex), &id);
+			finding(f, n, "git",
+				"tree %s (of commit %s) cannot be read: %s",
+				hex, commit, git_msg());
+			continue;
+		}
+		k = git_tree_entrycount(t);
+		for (i = 0; rc == 0 && i < k; i++) {
+			const git_tree_entry *e = git_tree_entry_byindex(t, i);
+
+			if (git_tree_entry_type(e) != GIT_OBJECT_TREE)
+				continue;
+			rc = oidset_add(seen, git_tree_entry_id(e));
+			if (rc == 1)
+				rc = oidlist_add(stack, git_tree_entry_id(e));
+		}
+		git_tree_free(t);
+		t = NULL;
+	}
+	return rc < 0 ? rc : 0;
+}
+
+/*
+ * Walk the first-parent history of tip (lock held): each commit reads,
+ * ends in its Hozen-Records trailer and has one parent at most; every
+ * tree it reaches reads.  0 or HC_ENOMEM.
+ */
+static int walk_main(vs_repo *r, const git_oid *tip, hc_findings *f, size_t *n)
+{
+	struct oidset seen = {0};
+	struct oidlist stack = {0};
+	char hex[GIT_OID_HEXSZ + 1];
+	git_commit *c = NULL;
+	git_oid id = *tip;
+	unsigned parents;
+	int rc = 0;
+
+	for (;;) {
+		git_oid_tostr(hex, sizeof(hex), &id);
+		if (git_commit_lookup(&c, r->repo, &id) < 0) {
+			finding(f, n, "git",
+				"commit %s of the first-parent history "
+				"of " VS_REF " cannot be read: %s",
+				hex, git_msg());
+			break;
+		}
+		if (!has_trailer(git_commit_message_raw(c)))
+			finding(f, n, "git",
+				"commit %s of " VS_REF " does not end in a "
+				"'Hozen-Records: FIRST-LAST' trailer",
+				hex);
+		parents = git_commit_parentcount(c);
+		if (parents > 1)
+			finding(f, n, "git",
+				"commit %s of " VS_REF " has %u parents: "
+				"hozen's commits have one at most",
+				hex, parents);
+		rc = walk_tree(r, git_commit_tree_id(c), hex, &seen, &stack, f,
+			       n);
+		if (rc < 0 || parents == 0)
+			break;
+		git_oid_cpy(&id, git_commit_parent_id(c, 0));
+		git_commit_free(c);
+		c = NULL;
+	}
+	git_commit_free(c);
+	free(seen.v);
+	free(stack.v);
+	return rc;
+}
+
+/* Check ref name against want (NULL: must not exist); see vs_check_refs. */
+static int check_ref(vs_repo *r, const char *name, const git_oid *packed,
+		     const char *want, int must, git_oid *value, hc_findings *f,
+		     size_t *n)
+{
+	char where[128], hex[GIT_OID_HEXSZ + 1];
+	int loose = 0, rc;
+
+	rc = ref_value(r, name, packed, value, &loose, f, n);
+	if (rc < 0 || rc == 2 || !must)
+		return rc;
+	snprintf(where, sizeof(where), "git/%s",
+		 loose || rc == 0 ? name : "packed-refs");
+	if (rc == 1)
+		git_oid_tostr(hex, sizeof(hex), value);
+	if (!want && rc == 1)
+		finding(f, n, where,
+			"%s names commit %s, but the chain records no commit",
+			name, hex);
+	else if (want && rc == 0)
+		finding(f, n, where,
+			"%s does not exist, but the chain records commit %s",
+			name, want);
+	else if (want && strcmp(hex, want))
+		finding(f, n, where,
+			"%s names commit %s, but the chain records %s", name,
+			hex, want);
+	return rc;
+}
+
+int vs_check_refs(vs_repo *r, const char *main_id, const char *versions_id,
+		  int history, hc_findings *f)
+{
+	static const char *const info_ok[] = {"exclude", NULL};
+	static const char *const objinfo_ok[] = {"packs", NULL};
+	static const char *const none[] = {NULL};
+	struct packed pk;
+	git_oid id, mainv, keepv;
+	char *text = NULL, quote[64];
+	size_t n = 0, len = 0;
+	int rc, main_state;
+
+	if (!r || (main_id && oid_parse(&id, main_id) < 0) ||
+	    (versions_id && oid_parse(&id, versions_id) < 0))
+		return hc_error_set(HC_EINVAL, "vs_check_refs: bad arguments");
+
+	rc = top_walk(r, f, &n);
+	if (rc < 0)
+		return rc;
+	rc = refs_walk(r->gitfd, "refs", 1, f, &n);
+	if (rc < 0)
+		return rc;
+	dir_only(r->gitfd, "info", info_ok, NULL, f, &n);
+	dir_only(r->gitfd, "hooks", none, ".sample", f, &n);
+	dir_only(r->gitfd, "objects/info", objinfo_ok, NULL, f, &n);
+
+	rc = read_small(r->gitfd, "git", "HEAD", VS_SMALL_MAX, &text, &len);
+	if (rc == HC_ENOENT)
+		finding(f, &n, "git/HEAD", "HEAD is missing");
+	else if (rc == 0 && strcmp(text, VS_HEAD_TEXT))
+		finding(f, &n, "git/HEAD",
+			"HEAD is not the symbolic ref 'ref: " VS_REF "' "
+			"('%s')",
+			printable(text, len, quote));
+	else if (rc == HC_EFORMAT)
+		too_large(r, "HEAD", f, &n);
+	else if (rc < 0)
+		return rc;
+	free(text);
+	text = NULL;
+
+	rc = read_small(r->gitfd, "git", "config", VS_SMALL_MAX, &text, &len);
+	if (rc == 0)
+		n += config_check(text, len, f);
+	else if (rc == HC_EFORMAT)
+		too_large(r, "config", f, &n);
+	else if (rc < 0 && rc != HC_ENOENT)
+		return rc;
+	free(text);
+
+	rc = packed_load(r, &pk, f, &n);
+	if (rc < 0)
+		return rc;
+	main_state = check_ref(r, VS_REF, pk.has_main ? &pk.main : NULL,
+			       main_id, 1, &mainv, f, &n);
+	if (main_state < 0)
+		return main_state;
+	rc = check_ref(r, VS_KEEP_REF, pk.has_keep ? &pk.keep : NULL,
+		       versions_id, versions_id != NULL, &keepv, f, &n);
+	if (rc < 0)
+		return rc;
+
+	pthread_mutex_lock(&r->lock);
+	if (rc == 1 && !git_odb_exists(r->odb, &keepv)) {
+		char hex[GIT_OID_HEXSZ + 1];
+
+		git_oid_tostr(hex, sizeof(hex), &keepv);
+		finding(f, &n, "git",
+			"commit %s named by " VS_KEEP_REF " is missing", hex);
+	}
+	if (main_state == 1 && history) {
+		rc = walk_main(r, &mainv, f, &n);
+	} else if (main_state == 1 && !git_odb_exists(r->odb, &mainv)) {
+		char hex[GIT_OID_HEXSZ + 1];
+
+		git_oid_tostr(hex, sizeof(hex), &mainv);
+		finding(f, &n, "git",
+			"commit %s named by " VS_REF " is missing", hex);
+		rc = 0;
+	} else {
+		rc = 0;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (rc < 0)
+		return rc;
+	return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+/* ----------------------------------------------- safe to hand to libgit2 */
+
+/* Is git/ (gitfd) shaped like a repository: HEAD, objects/, refs/? */
+static int repo_shape(int gitfd)
+{
+	static const struct {
+		const char *name;
+		mode_t type;
+	} need[] = {{"HEAD", S_IFREG}, {"objects", S_IFDIR}, {"refs", S_IFDIR}};
+	struct stat st;
+	size_t i;
+	int absent;
+
+	for (i = 0; i < sizeof(need) / sizeof(*need); i++) {
+		absent = fstatat(gitfd, need[i].name, &st,
+				 AT_SYMLINK_NOFOLLOW) < 0;
+		if (absent && errno != ENOENT)
+			return hc_error_set(HC_ESYS, "cannot stat 'git/%s'",
+					    need[i].name);
+		if (absent || (st.st_mode & S_IFMT) != need[i].type)
+			return hc_error_set(
+				HC_EFORMAT,
+				"the store's 'git' is not a git "
+				"repository (no '%s' %s)",
+				need[i].name,
+				need[i].type == S_IFDIR ? "directory" : "file");
+	}
+	return 0;
+}
+
+/*
+ * Every entry under path (dirfd) must be a directory or a regular file:
+ * libgit2 opens git's files without O_NONBLOCK (a FIFO would block it)
+ * and follows symlinks.  lfs/ holds files versions.c opens itself.
+ */
+static int types_walk(int dirfd, char *path, size_t plen, size_t cap, int depth)
+{
+	struct dirent *de;
+	mode_t m;
+	DIR *d;
+	int rc = 0, k;
+
+	d = dir_open(dirfd, path + 4 /* past "git/" */);
+	if (!d)
+		return errno == ENOENT ? 0
+				       : hc_error_set(HC_ESYS,
+						      "cannot read '%s'", path);
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		k = snprintf(path + plen, cap - plen, "/%s", de->d_name);
+		if (k < 0 || (size_t)k >= cap - plen) {
+			rc = hc_error_set(HC_EFORMAT,
+					  "a path in '%s' is too long", path);
+			break;
+		}
+		m = entry_type(d, de);
+		if (m == S_IFDIR && depth == 0 && !strcmp(de->d_name, "lfs"))
+			continue;
+		if (m == S_IFDIR && depth >= VS_DEPTH_MAX) {
+			rc = hc_error_set(HC_EFORMAT,
+					  "'%s' nests too deep for a git "
+					  "repository",
+					  path);
+			break;
+		}
+		if (m == S_IFDIR)
+			rc = types_walk(dirfd, path, plen + (size_t)k, cap,
+					depth + 1);
+		else if (m && m != S_IFREG)
+			rc = hc_error_set(HC_EFORMAT,
+					  "'%s' is %s, not a regular file: "
+					  "refusing to open the repository",
+					  path, ftype(m));
+		path[plen] = '\0';
+		if (rc < 0)
+			break;
+	}
+	closedir(d);
+	return rc;
+}
+
+static int types_check(int gitfd)
+{
+	size_t cap = VS_DEPTH_MAX * (NAME_MAX + 2) + 8;
+	char *path = malloc(cap);
+	int rc;
+
+	if (!path)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	strcpy(path, "git/.");
+	rc = types_walk(gitfd, path, 3, cap, 0);
+	free(path);
+	return rc;
+}
+
+/*
+ * Before libgit2 opens git/ for writing, which reads its config (and
+ * the files an include names), commondir and alternates: refuse what
+ * hozen does not write there.
+ */
+static int writer_safe(vs_repo *r)
+{
+	hc_findings *f = NULL;
+	const struct hc_finding *first;
+	char *text = NULL;
+	size_t len = 0;
+	struct stat st;
+	int rc;
+
+	rc = read_small(r->gitfd, "git", "config", VS_SMALL_MAX, &text, &len);
+	if (rc == HC_ENOENT)
+		rc = 0;
+	if (rc == 0 && text) {
+		rc = hc_findings_new(&f);
+		if (rc == 0 && config_check(text, len, f) > 0) {
+			first = hc_findings_get(f, 0);
+			rc = hc_error_set(HC_EFORMAT,
+					  "%s: %s: refusing to open the "
+					  "repository",
+					  first ? first->where : "git/config",
+					  first ? first->reason : "");
+		}
+	}
+	if (rc == 0 &&
+	    (fstatat(r->gitfd, "commondir", &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	     fstatat(r->gitfd, "objects/info/alternates", &st,
+		     AT_SYMLINK_NOFOLLOW) == 0))
+		rc = hc_error_set(HC_EFORMAT,
+				  "the store's 'git' takes objects from "
+				  "elsewhere (commondir or alternates): "
+				  "refusing to open the repository");
+	hc_findings_free(f);
+	free(text);
 	return rc;
 }
 
@@ -2378,6 +4038,79 @@ static int repo_create(git_repository **out, const char *path, int do_fsync,
 }
 
 /*
+ * Read-only, libgit2 is given only the objects: a pack and a loose
+ * backend on git/objects, wrapped in a repository without a path.  It
+ * then reads no config (nor any file an include would name), no
+ * alternates, commondir, grafts or refs: versions.c reads refs itself.
+ */
+static int odb_open_readonly(vs_repo *r, const char *path)
+{
+	git_odb_backend *b = NULL;
+	char objects[PATH_MAX];
+	int g, n;
+
+	n = snprintf(objects, sizeof(objects), "%s/objects", path);
+	if (n < 0 || (size_t)n >= sizeof(objects))
+		return hc_error_set(HC_EINVAL, "store path too long");
+	g = git_odb_new(&r->odb);
+	if (g == 0)
+		g = git_odb_backend_pack(&b, objects);
+	if (g == 0 &&
+	    (g = git_odb_add_backend(r->odb, b, VS_PACK_PRIORITY)) < 0)
+		b->free(b);
+	b = NULL;
+	if (g == 0)
+		g = git_odb_backend_loose(&b, objects, -1, 0, 0, 0);
+	if (g == 0 &&
+	    (g = git_odb_add_backend(r->odb, b, VS_LOOSE_PRIORITY)) < 0)
+		b->free(b);
+	if (g == 0)
+		g = git_repository_wrap_odb(&r->repo, r->odb);
+	if (g < 0)
+		return git_fail(g, "cannot open the objects of '%s'", path);
+	return 0;
+}
+
+/* Open git/lfs/objects read-only (*out -1 if there is none). */
+static int lfs_dir_open(int gitfd, int *out)
+{
+	const char *names[] = {VS_LFS_DIR, "git/" VS_LFS_DIR, "objects",
+			       "git/" VS_LFS_OBJECTS};
+	int dir = gitfd, fd = -1, i;
+	struct stat st;
+
+	*out = -1;
+	for (i = 0; i < 4; i += 2) {
+		if (fstatat(dir, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    errno == ENOENT)
+			break;
+		fd = openat(dir, names[i],
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+			if (dir != gitfd)
+				close(dir);
+			return hc_error_set(HC_EFORMAT,
+					    "'%s' is %s, not a directory",
+					    names[i + 1], ftype(st.st_mode));
+		}
+		if (fd < 0) {
+			if (dir != gitfd)
+				close(dir);
+			return hc_error_set(HC_ESYS, "cannot open '%s'",
+					    names[i + 1]);
+		}
+		if (dir != gitfd)
+			close(dir);
+		dir = fd;
+	}
+	if (i == 4)
+		*out = dir;
+	else if (dir != gitfd)
+		close(dir);
+	return 0;
+}
+
+/*
  * Open STORE/git; with create, make the repository in an empty directory
  * and lfs/objects; without, change nothing on disk (read-only use).
  */
@@ -2442,7 +4175,7 @@ static int repo_open(vs_repo **out, int storefd, const struct vs_options *opts,
 	if (!r)
 		return hc_error_set(HC_ENOMEM, "out of memory");
 	r->lfsfd = -1;
-	r->syncfd = -1;
+	r->gitfd = -1;
 	r->jfd = -1;
 	r->readonly = !create;
 	r->threshold = opts && opts->lfs_threshold ? opts->lfs_threshold
@@ -2469,7 +4202,11 @@ static int repo_open(vs_repo **out, int storefd, const struct vs_options *opts,
 				  "cannot open the store's 'git'");
 		goto out;
 	}
-	r->syncfd = dup(gitfd);
+	r->gitfd = fcntl(gitfd, F_DUPFD_CLOEXEC, 0);
+	if (r->gitfd < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot open the store's 'git'");
+		goto out;
+	}
 	rc = fd_path(gitfd, path, sizeof(path));
 	if (rc < 0)
 		goto out;
@@ -2482,48 +4219,54 @@ static int repo_open(vs_repo **out, int storefd, const struct vs_options *opts,
 		rc = hc_error_set(HC_ENOENT, "the store's 'git' is empty");
 		goto out;
 	}
-	if (empty) {
-		rc = repo_create(&r->repo, path, r->fsync, gitfd);
-		if (rc < 0)
-			goto out;
-	} else {
+	if (!empty) {
+		/* A killed writer's ref locks: this open is the writer. */
 		if (create)
 			remove_stale_locks(gitfd, 0);
+		/* Nothing libgit2 opens may block it or lead elsewhere. */
+		rc = repo_shape(gitfd);
+		if (rc == 0)
+			rc = types_check(gitfd);
+		if (rc == 0 && create)
+			rc = writer_safe(r);
+		if (rc < 0)
+			goto out;
+	}
+	if (empty) {
+		rc = repo_create(&r->repo, path, r->fsync, gitfd);
+	} else if (create) {
 		g = git_repository_open_bare(&r->repo, path);
 		if (g < 0) {
 			/* Not "absent": something is there and is broken. */
 			rc = git_fail(g, "cannot open repository '%s'", path);
 			if (rc == HC_ENOENT)
 				rc = recode(HC_EFORMAT, "");
-			goto out;
 		}
+	} else {
+		rc = odb_open_readonly(r, path);
 	}
-	g = git_repository_odb(&r->odb, r->repo);
+	if (rc < 0)
+		goto out;
+	g = r->odb ? 0 : git_repository_odb(&r->odb, r->repo);
 	if (g == 0)
 		g = git_treebuilder_new(&r->check, r->repo, NULL);
 	if (g < 0) {
 		rc = git_fail(g, "cannot open repository '%s'", path);
 		goto out;
 	}
-	rc = batch_open(r, gitfd, create);
-	if (rc < 0)
-		goto out;
 	if (create) {
-		rc = mkdir_open(gitfd, VS_LFS_DIR, r->fsync, &lfsdir);
+		rc = batch_open(r, gitfd);
+		if (rc == 0)
+			rc = mkdir_open(gitfd, VS_LFS_DIR, r->fsync, &lfsdir);
 		if (rc == 0)
 			rc = mkdir_open(lfsdir, "objects", r->fsync, &r->lfsfd);
-		if (rc < 0)
-			goto out;
 	} else {
-		r->lfsfd =
-			openat(gitfd, VS_LFS_OBJECTS,
-			       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (r->lfsfd < 0 && errno != ENOENT) {
-			rc = hc_error_set(HC_ESYS, "cannot open '%s'",
-					  VS_LFS_OBJECTS);
-			goto out;
-		}
+		rc = jindex_open(r);
+		if (rc == 0)
+			rc = lfs_dir_open(gitfd, &r->lfsfd);
 	}
+	if (rc < 0)
+		goto out;
 	*out = r;
 	r = NULL;
 out:
@@ -2581,23 +4324,29 @@ int vs_has(vs_repo *r, const char *blob)
 	if (oid_parse(&oid, blob) < 0)
 		return 0;
 	pthread_mutex_lock(&r->lock);
-	yes = git_odb_exists(r->odb, &oid);
+	if (r->ji)
+		yes = blob_find_locked(r, &oid, blob, NULL) == 0;
+	else
+		yes = git_odb_exists(r->odb, &oid);
 	pthread_mutex_unlock(&r->lock);
 	return yes;
 }
 
 int vs_head(vs_repo *r, char id_out[41])
 {
+	struct packed pk;
 	git_oid oid;
-	int g;
+	size_t n = 0;
+	int rc, loose;
 
-	pthread_mutex_lock(&r->lock);
-	g = git_reference_name_to_id(&oid, r->repo, VS_REF);
-	pthread_mutex_unlock(&r->lock);
-	if (g == GIT_ENOTFOUND)
-		return 1;
-	if (g < 0)
-		return git_fail(g, "cannot read '%s'", VS_REF);
+	rc = packed_load(r, &pk, NULL, &n);
+	if (rc == 0)
+		rc = ref_value(r, VS_REF, pk.has_main ? &pk.main : NULL, &oid,
+			       &loose, NULL, &n);
+	if (rc == 2)
+		return hc_error_set(HC_EFORMAT, "cannot read '%s'", VS_REF);
+	if (rc <= 0)
+		return rc < 0 ? rc : 1;
 	git_oid_tostr(id_out, 41, &oid);
 	return 0;
 }
@@ -2635,15 +4384,18 @@ int vs_head_foreach(vs_repo *r,
 	struct head_walk w = {fn, ctx, 0};
 	git_commit *c = NULL;
 	git_tree *t = NULL;
+	char hex[41];
 	git_oid oid;
-	int g, rc = 0;
+	int g, rc;
 
+	/* The ref as vs_head reads it (a read-only open has no refdb). */
+	rc = vs_head(r, hex);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	if (git_oid_fromstr(&oid, hex) < 0)
+		return hc_error_set(HC_EFORMAT, "bad commit id '%s'", hex);
 	pthread_mutex_lock(&r->lock);
-	g = git_reference_name_to_id(&oid, r->repo, VS_REF);
-	if (g == GIT_ENOTFOUND)
-		goto out;
-	if (g == 0)
-		g = git_commit_lookup(&c, r->repo, &oid);
+	g = git_commit_lookup(&c, r->repo, &oid);
 	if (g == 0)
 		g = git_commit_tree(&t, c);
 	if (g < 0) {
@@ -2708,10 +4460,11 @@ int vs_commit_message(vs_repo *r, const char *commit, char **out)
 
 void vs_close(vs_repo *r)
 {
-	if (r && r->syncfd >= 0)
-		close(r->syncfd);
 	if (!r)
 		return;
+	if (r->gitfd >= 0)
+		close(r->gitfd);
+	jindex_free(r->ji);
 	ops_clear(r);
 	free(r->ops);
 	free(r->batch.v);

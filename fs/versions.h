@@ -82,9 +82,20 @@ struct vs_version {
 int vs_open(vs_repo **out, int storefd, const struct vs_options *opts);
 /*
  * Open the repository at STORE/git for reading (verification), changing
- * nothing on disk; storing and staging then fail with HC_EINVAL.
- * HC_ENOENT if STORE/git is missing or empty (never mounted), HC_EFORMAT
- * if it holds something that is not a repository.
+ * nothing on disk; storing and staging then fail with HC_EINVAL.  Safe on
+ * a live store (a daemon writing it): libgit2 is given only the objects
+ * (no config, refs, alternates or grafts are read through it), and the
+ * journal is indexed, not loaded (see vs_check_version).  HC_ENOENT if
+ * STORE/git is missing or empty (never mounted), HC_EFORMAT if it holds
+ * something that is not a repository, or anything in it (but under
+ * lfs/) that is neither a directory nor a regular file (a FIFO would
+ * block git, a symlink lead out of the store), HC_EBUSY if the journal
+ * kept changing while it was read.
+ *
+ * vs_open() refuses the same, and also (HC_EFORMAT) a config with any
+ * setting vs_check_refs() would report, a commondir or
+ * objects/info/alternates: libgit2 reads those when it opens a
+ * repository for writing (an include of a FIFO would block it).
  */
 int vs_open_existing(vs_repo **out, int storefd);
 
@@ -178,22 +189,72 @@ int vs_journal_entry(const void *buf, size_t len, size_t *hdr, uint64_t *size);
 /*
  * Commit the staged changes on top of the current HEAD (refs/heads/main)
  * with a message naming records first..last; commit_out gets the commit
- * id (hex).  With nothing staged, does nothing and returns 1.  summary
- * is one non-empty line; the message is "SUMMARY\n\nHozen-Records:
+ * id (hex).  versions_out (may be NULL) gets the commit refs/hozen/versions
+ * names afterwards: the one made for this batch, or the unchanged one
+ * when the batch only removes paths ("" if the ref does not exist).
+ * With nothing staged, does nothing and returns 1 (outputs untouched).
+ * summary is one non-empty line; the message is "SUMMARY\n\nHozen-Records:
  * FIRST-LAST\n", author and committer "hozen <hozen@localhost>", now.
  * On failure the staged changes are kept.
  */
 int vs_commit(vs_repo *r, uint64_t first, uint64_t last, const char *summary,
-	      char commit_out[41]);
+	      char commit_out[41], char versions_out[41]);
+
+/*
+ * Check STORE/git's refs and files against what the chain records and
+ * what hozen writes (FORMAT.md §8.2), adding to f (may be NULL) one
+ * finding per problem, each naming the store-relative file concerned
+ * ("git/config:3", "git/refs/tags/x", ...):
+ *
+ *  - HEAD is exactly the symbolic ref "ref: refs/heads/main";
+ *  - refs/heads/main names exactly main_id (NULL: it must not exist),
+ *    refs/hozen/versions exactly versions_id (NULL: not checked), as git
+ *    reads them (the loose file, else the packed-refs entry; a packed
+ *    entry a loose file shadows is ignored, as git ignores it);
+ *  - no other ref: no other file under refs/ (files named *.lock are
+ *    refs being written and git reads none), no other packed-refs entry,
+ *    no pseudo-ref (FETCH_HEAD, ORIG_HEAD, any top-level upper-case
+ *    name but HEAD);
+ *  - no info/grafts, shallow, commondir, objects/info/alternates,
+ *    http-alternates, commit-graph(s); nothing in hooks/ but *.sample
+ *    files; info/ holds only exclude, objects/info/ only packs, and the
+ *    top of git/ only HEAD, config, description, packed-refs, hooks/,
+ *    info/, objects/, refs/, lfs/, hozen-journal(.torn-*) and *.lock;
+ *  - config holds only blank lines, comments, the header [core] and the
+ *    settings libgit2's bare init writes: repositoryformatversion = 0,
+ *    bare = true, filemode = true|false, symlinks = false, ignorecase =
+ *    true, precomposeunicode = true|false (anything else, such as
+ *    core.pager, core.hooksPath, core.fsmonitor, core.sshCommand,
+ *    alias.*, include.*, is a finding: git would act on it);
+ *  - with history, every commit of the first-parent history of
+ *    refs/heads/main reads, has at most one parent and ends in its
+ *    trailer "Hozen-Records: FIRST-LAST", and every tree it reaches
+ *    reads; without, the commit main names exists.
+ *
+ * Returns the number of findings added (0: no problem), or a negative
+ * code when it could not check (HC_EINVAL for a main_id or versions_id
+ * that is not 40 lower-case hex digits, I/O errors).  Cost: one read of
+ * each commit of main and of each distinct tree they reach (blobs are
+ * not read), so it grows with the tree data of the whole history: for
+ * 100,000 files in 100 directories, 0.13 s committed in 10 commits, 6 to
+ * 9 s in 400 commits that each rewrote every directory (about 1.4 GB of
+ * trees to inflate and hash); see test_refs_cost().
+ *
+ * On a live store the daemon moves refs/heads/main before it records
+ * the commit: read main_id after the ref, or expect a finding.
+ */
+int vs_check_refs(vs_repo *r, const char *main_id, const char *versions_id,
+		  int history, hc_findings *f);
 
 /*
  * Open version content for reading: for an LFS pointer blob, an fd on
- * the LFS object (O_RDONLY, O_NOFOLLOW); for another blob, a sealed
- * read-only memfd holding it.  *size_out (may be NULL) gets the content
- * size.  The caller closes *fd_out.  HC_ENOENT if the blob or LFS object
- * is missing, HC_EFORMAT if blob is not a blob or larger than
- * VS_BLOB_MAX, HC_EVERIFY if the LFS object's size is not the pointer's.
- * Used by verification and /.hozen/.
+ * the LFS object (O_RDONLY, O_NOFOLLOW, O_NONBLOCK); for another blob, a
+ * sealed read-only memfd holding it.  *size_out (may be NULL) gets the
+ * content size.  The caller closes *fd_out.  HC_ENOENT if the blob or
+ * LFS object is missing, HC_EFORMAT if blob is not a blob or larger than
+ * VS_BLOB_MAX, HC_EVERIFY if the LFS object's size is not the pointer's
+ * or it is not a regular file (a FIFO, a symlink), HC_EBUSY if the
+ * journal kept changing.  Used by verification and /.hozen/.
  */
 int vs_open_version(vs_repo *r, const char *blob, int *fd_out,
 		    uint64_t *size_out);
@@ -202,8 +263,16 @@ int vs_open_version(vs_repo *r, const char *blob, int *fd_out,
  * Check a version the chain names: blob exists (for LFS, the pointer
  * parses and the object exists) and its content has SHA-256 sha256 and
  * the given size.  HC_EVERIFY with a message naming what differs (also
- * for a missing blob or object), HC_EFORMAT for a malformed blob id,
- * other codes when it could not check.  Reads the content once.
+ * for a missing blob or object, or an LFS object that is not a regular
+ * file), HC_EFORMAT for a malformed blob id, other codes when it could
+ * not check (HC_EBUSY: the journal kept changing).  Reads the content
+ * once.
+ *
+ * Opened with vs_open_existing(), a blob counts as present when it is
+ * in git or in the journal (written, not yet packed), as the journal is
+ * when the blob is looked for: a live daemon may append to the journal
+ * and a commit empty it (packing its blobs first) at any time.  The
+ * same holds for vs_open_version() and vs_has().
  */
 int vs_check_version(vs_repo *r, const char *blob, uint64_t size,
 		     const uint8_t sha256[HC_HASH_LEN], int lfs);
@@ -230,7 +299,10 @@ int vs_sync(vs_repo *r);
  */
 int vs_parse_pointer(const char *text, size_t len, uint8_t sha[HC_HASH_LEN],
 		     uint64_t *size);
-/* The commit refs/heads/main names, in id_out; 1 if there is none. */
+/*
+ * The commit refs/heads/main names (read as git reads it), in id_out; 1
+ * if there is none, HC_EFORMAT if it is not a ref git can read.
+ */
 int vs_head(vs_repo *r, char id_out[41]);
 /*
  * Call fn for every file of the tree refs/heads/main names (path, blob

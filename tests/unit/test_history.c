@@ -109,11 +109,11 @@ static void test_commits(void)
 		   vs_stage(r, "bin/run", run.blob, 0100755) == 0 &&
 		   vs_stage(r, "bin/link", link.blob, 0120000) == 0 &&
 		   vs_stage(r, "big.bin", lfs.blob, 0100644) == 0 &&
-		   vs_commit(r, 1, 2, "first", c1) == 0,
+		   vs_commit(r, 1, 2, "first", c1, NULL) == 0,
 	   "commits: first commit");
 	ok(vs_store_buf(r, "two\n", 4, &other) == 0 &&
 		   vs_stage(r, "small.txt", other.blob, 0100644) == 0 &&
-		   vs_commit(r, 3, 4, "second", c2) == 0,
+		   vs_commit(r, 3, 4, "second", c2, NULL) == 0,
 	   "commits: second commit");
 
 	ok(hs_latest(h, hex, &t) == 0 && !strcmp(hex, c2) && t > 0,
@@ -199,7 +199,7 @@ static void test_commits(void)
 
 	/* A commit made after the history was read appears. */
 	ok(vs_stage(r, "third.txt", small.blob, 0100644) == 0 &&
-		   vs_commit(r, 5, 6, "third", c3) == 0,
+		   vs_commit(r, 5, 6, "third", c3, NULL) == 0,
 	   "commits: a third commit");
 	memset(&s, 0, sizeof(s));
 	snprintf(path, sizeof(path), "%s %s %s ", c3, c2, c1);

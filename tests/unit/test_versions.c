@@ -468,7 +468,7 @@ static void test_commits(vs_repo *r)
 	char commit1[41] = "", *out = NULL;
 	int rc;
 
-	ok(vs_commit(r, 1, 1, "nothing", commit1) == 1,
+	ok(vs_commit(r, 1, 1, "nothing", commit1, NULL) == 1,
 	   "commit with nothing staged returns 1");
 	ok(vs_store_buf(r, "a\n", 2, &a) == 0 &&
 		   vs_store_buf(r, "a, changed\n", 11, &a2) == 0 &&
@@ -509,7 +509,7 @@ static void test_commits(vs_repo *r)
 	   "missing blob: HC_ENOENT (%s)", hc_error_message());
 	ok(vs_staged(r) == 7, "refused changes are not staged");
 
-	rc = vs_commit(r, 1, 5, "first snapshot", commit1);
+	rc = vs_commit(r, 1, 5, "first snapshot", commit1, NULL);
 	ok(rc == 0 && strlen(commit1) == 40, "first commit %s (%s)", commit1,
 	   rc ? hc_error_message() : "ok");
 	ok(vs_staged(r) == 0, "nothing staged after the commit");
@@ -574,7 +574,7 @@ static void test_commits(vs_repo *r)
 			vs_stage_remove(r, "dir/sub/never") == 0,
 		"stage the second round"))
 		why();
-	rc = vs_commit(r, 6, 9, "second snapshot", commit2);
+	rc = vs_commit(r, 6, 9, "second snapshot", commit2, NULL);
 	ok(rc == 0 && strcmp(commit1, commit2), "second commit %s (%s)",
 	   commit2, rc ? hc_error_message() : "ok");
 
@@ -741,7 +741,7 @@ static void test_threads(vs_repo *r)
 	}
 	ok(failed == 0, "%d threads store, stage and check concurrently",
 	   THREADS);
-	ok(vs_commit(r, 10, 10, "threads", commit) == 0, "commit them");
+	ok(vs_commit(r, 10, 10, "threads", commit, NULL) == 0, "commit them");
 	if (!have_git)
 		return;
 	if (git(&out, "ls-tree", "-r", "--name-only", "main", "threads",
@@ -988,7 +988,7 @@ static void test_journal(vs_repo **rp, int storefd)
 		closedir(d);
 	ok(n == 1, "the whole torn journal is kept aside");
 	ok(*rp && vs_stage(*rp, "recovered", a.blob, 0100644) == 0 &&
-		   vs_commit(*rp, 15, 15, "recovered", commit) == 0,
+		   vs_commit(*rp, 15, 15, "recovered", commit, NULL) == 0,
 	   "a blob read back can be committed");
 	ok(stat(path, &st) == 0 && st.st_size == 0,
 	   "after the commit the journal is empty");
@@ -1012,7 +1012,7 @@ static void test_many_packs(vs_repo *r)
 		if (vs_store_buf(r, buf, strlen(buf), &v[i]) < 0 ||
 		    vs_stage(r, name, v[i].blob, 0100644) < 0 ||
 		    vs_commit(r, 100 + (uint64_t)i, 100 + (uint64_t)i, "pack",
-			      commit) != 0)
+			      commit, NULL) != 0)
 			bad++;
 	}
 	ok(bad == 0, "260 commits, a pack each");
@@ -1038,7 +1038,7 @@ static void test_many_packs(vs_repo *r)
 		free(out);
 	}
 	ok(vs_stage_remove(r, "packs") == 0 &&
-		   vs_commit(r, 400, 400, "no packs dir", commit) == 0,
+		   vs_commit(r, 400, 400, "no packs dir", commit, NULL) == 0,
 	   "and the directory goes again");
 }
 
@@ -1074,15 +1074,725 @@ static void test_batch_cap(vs_repo *r)
 	ok(vs_store_buf(r, buf, len, &v) == HC_ENOMEM &&
 		   vs_batch_bytes(r) == before,
 	   "refused again, the batch unchanged");
-	ok(vs_commit(r, 500, 500, "cap", commit) == 0 && vs_batch_bytes(r) == 0,
+	ok(vs_commit(r, 500, 500, "cap", commit, NULL) == 0 &&
+		   vs_batch_bytes(r) == 0,
 	   "a commit empties the batch");
 	ok(vs_store_buf(r, buf, len, &v) == 0 && !v.existed,
 	   "then the refused content is taken");
 	ok(vs_stage_remove(r, "cap") == 0 &&
 		   vs_stage(r, "cap-last", v.blob, 0100644) == 0 &&
-		   vs_commit(r, 501, 501, "cap done", commit) == 0,
+		   vs_commit(r, 501, 501, "cap done", commit, NULL) == 0,
 	   "and committed");
 	free(buf);
+}
+
+/* ------------------------------------------- refs and git's own files */
+
+/* A new store base/name with an empty git/ (its path in gdir). */
+static int new_store(const char *name, char *gdir, size_t n)
+{
+	char dir[600];
+
+	snprintf(dir, sizeof(dir), "%s/%s", base, name);
+	mkdir(dir, 0700);
+	snprintf(gdir, n, "%s/git", dir);
+	mkdir(gdir, 0700);
+	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Write gdir/rel (its directories made as needed). */
+static void put(const char *gdir, const char *rel, const char *text)
+{
+	char path[1200], *slash;
+
+	snprintf(path, sizeof(path), "%s/%s", gdir, rel);
+	for (slash = strchr(path + strlen(gdir) + 1, '/'); slash;
+	     slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		mkdir(path, 0755);
+		*slash = '/';
+	}
+	unlink(path);
+	if (write_file(path, text, strlen(text)) < 0)
+		diag("cannot write '%s'", path);
+}
+
+static void del(const char *gdir, const char *rel)
+{
+	char path[1200];
+
+	snprintf(path, sizeof(path), "%s/%s", gdir, rel);
+	if (unlink(path) < 0 && rmdir(path) < 0)
+		diag("cannot remove '%s'", path);
+}
+
+/*
+ * vs_check_refs() on ro finds exactly expect problems, the first naming
+ * a file that starts with where (if not NULL).
+ */
+static int refs_expect(vs_repo *ro, const char *main_id, const char *ver,
+		       int expect, const char *where, const char *what)
+{
+	const struct hc_finding *first;
+	hc_findings *f = NULL;
+	size_t i;
+	int n, good;
+
+	if (hc_findings_new(&f) < 0)
+		return ok(0, "%s: no memory", what);
+	n = vs_check_refs(ro, main_id, ver, 1, f);
+	first = hc_findings_get(f, 0);
+	good = n == expect && (size_t)n == hc_findings_count(f) &&
+	       (!where || !first ||
+		!strncmp(first->where, where, strlen(where)));
+	ok(good, "%s: %d finding%s%s%s", what, n, n == 1 ? "" : "s",
+	   first ? " - " : "", first ? first->reason : "");
+	if (!good) {
+		if (n < 0)
+			why();
+		for (i = 0; i < hc_findings_kept(f); i++)
+			diag("%s: %s", hc_findings_get(f, i)->where,
+			     hc_findings_get(f, i)->reason);
+	}
+	hc_findings_free(f);
+	return good;
+}
+
+/* A commit made with the git command (args after "commit-tree"). */
+static int git_commit_tree(char out[41], const char *tree, const char *p1,
+			   const char *p2, const char *msg)
+{
+	char *o = NULL;
+	int st;
+
+	if (p2)
+		st = git(&o, "commit-tree", tree, "-p", p1, "-p", p2, "-m", msg,
+			 NULL);
+	else
+		st = git(&o, "commit-tree", tree, "-p", p1, "-m", msg, NULL);
+	if (st == 0 && o && strlen(o) == 41)
+		snprintf(out, 41, "%.40s", o);
+	else
+		st = -1;
+	free(o);
+	return st;
+}
+
+static void test_refs_history(vs_repo *ro, const char *c2, const char *c3,
+			      const char *v3, const char *gdir)
+{
+	char tree[41], forged[41], line[64], *o = NULL, obj[2048], path[1200];
+
+	setenv("GIT_AUTHOR_NAME", "insider", 1);
+	setenv("GIT_AUTHOR_EMAIL", "insider@localhost", 1);
+	setenv("GIT_COMMITTER_NAME", "insider", 1);
+	setenv("GIT_COMMITTER_EMAIL", "insider@localhost", 1);
+	snprintf(line, sizeof(line), "%s^{tree}", c3);
+	if (git(&o, "rev-parse", line, NULL) != 0 || !o || strlen(o) != 41) {
+		ok(0, "git rev-parse the tree");
+		free(o);
+		return;
+	}
+	snprintf(tree, sizeof(tree), "%.40s", o);
+	free(o);
+
+	/* A forged commit on top, the chain told of it: no trailer. */
+	ok(git_commit_tree(forged, tree, c3, NULL, "forged, no trailer") == 0,
+	   "git commit-tree: a forged commit without a trailer");
+	snprintf(line, sizeof(line), "%s\n", forged);
+	put(gdir, "refs/heads/main", line);
+	refs_expect(ro, forged, v3, 1, "git",
+		    "a commit of main without its "
+		    "Hozen-Records trailer");
+	/* A merge. */
+	ok(git_commit_tree(forged, tree, c3, c2,
+			   "merge\n\nHozen-Records: 7-8") == 0,
+	   "git commit-tree: a merge");
+	snprintf(line, sizeof(line), "%s\n", forged);
+	put(gdir, "refs/heads/main", line);
+	refs_expect(ro, forged, v3, 1, "git", "a merge in main");
+	/* A commit whose tree is missing. */
+	snprintf(obj, sizeof(obj),
+		 "tree 0123456789abcdef0123456789abcdef01234567\n"
+		 "parent %s\n"
+		 "author a <a@localhost> 0 +0000\n"
+		 "committer a <a@localhost> 0 +0000\n\n"
+		 "no tree\n\nHozen-Records: 9-9\n",
+		 c3);
+	snprintf(path, sizeof(path), "%s/commit.txt", base);
+	write_file(path, obj, strlen(obj));
+	if (git(&o, "hash-object", "-t", "commit", "--literally", "-w", path,
+		NULL) == 0 &&
+	    o && strlen(o) == 41) {
+		snprintf(forged, sizeof(forged), "%.40s", o);
+		snprintf(line, sizeof(line), "%s\n", forged);
+		put(gdir, "refs/heads/main", line);
+		refs_expect(ro, forged, v3, 1, "git",
+			    "a commit of main whose tree is missing");
+	} else {
+		ok(0, "git hash-object a commit");
+	}
+	free(o);
+	snprintf(line, sizeof(line), "%s\n", c3);
+	put(gdir, "refs/heads/main", line);
+}
+
+static void test_refs_config(vs_repo *ro, const char *c3, const char *v3,
+			     const char *gdir)
+{
+	char path[1200], *orig = NULL, *text = NULL;
+	size_t len = 0;
+
+	snprintf(path, sizeof(path), "%s/config", gdir);
+	orig = read_all_file(path, &len);
+	if (!ok(orig != NULL, "read git/config"))
+		return;
+	text = malloc(len + 1024);
+	if (!text) {
+		free(orig);
+		return;
+	}
+	snprintf(text, len + 1024, "%s\tpager = less\n", orig);
+	put(gdir, "config", text);
+	refs_expect(ro, c3, v3, 1, "git/config:", "config: core.pager");
+	snprintf(text, len + 1024,
+		 "%s[core]\n\thooksPath = /tmp/hooks\n"
+		 "\tfsmonitor = /tmp/x\n"
+		 "\tsshCommand = sh -c id\n"
+		 "[alias]\n\tst = !sh -c id\n"
+		 "[include]\n\tpath = /tmp/x.cfg\n",
+		 orig);
+	put(gdir, "config", text);
+	refs_expect(ro, c3, v3, 5, "git/config:",
+		    "config: core.hooksPath, core.fsmonitor, "
+		    "core.sshCommand, alias.st, include.path: one each");
+	snprintf(text, len + 1024, "%s[core] editor = vi\n", orig);
+	put(gdir, "config", text);
+	refs_expect(ro, c3, v3, 1,
+		    "git/config:", "config: a setting on its section's line");
+	snprintf(text, len + 1024, "%s\tbare = false\n", orig);
+	put(gdir, "config", text);
+	refs_expect(ro, c3, v3, 1,
+		    "git/config:", "config: an allowed key with another value");
+	snprintf(text, len + 1024,
+		 "# a comment\n[core]\n\trepositoryformatversion = 0\n"
+		 "\tfilemode = false\n\tbare = true\n\n; another\n");
+	put(gdir, "config", text);
+	refs_expect(ro, c3, v3, 0, NULL,
+		    "config: comments, blank lines, filemode = false pass");
+	put(gdir, "config", orig);
+	free(text);
+	free(orig);
+}
+
+static void test_refs_files(vs_repo *ro, const char *c1, const char *c3,
+			    const char *v3, const char *gdir)
+{
+	static const struct {
+		const char *rel, *text, *where, *what;
+	} bad[] = {
+		{"refs/tags/v1", NULL, "git/refs/tags/v1", "a tag"},
+		{"refs/heads/other", NULL, "git/refs/heads/other",
+		 "another branch"},
+		{"refs/hozen/other", NULL, "git/refs/hozen/other",
+		 "another ref under refs/hozen/"},
+		{"FETCH_HEAD", NULL, "git/FETCH_HEAD", "FETCH_HEAD"},
+		{"ORIG_HEAD", NULL, "git/ORIG_HEAD", "ORIG_HEAD"},
+		{"info/grafts", NULL, "git/info/grafts", "info/grafts"},
+		{"shallow", NULL, "git/shallow", "shallow"},
+		{"commondir", "../elsewhere\n", "git/commondir", "commondir"},
+		{"objects/info/alternates", "/tmp/elsewhere/objects\n",
+		 "git/objects/info/alternates", "alternates"},
+		{"objects/info/http-alternates", "http://x/objects\n",
+		 "git/objects/info/http-alternates", "http-alternates"},
+		{"objects/info/commit-graph", "CGPH",
+		 "git/objects/info/commit-graph", "a commit-graph"},
+		{"hooks/post-update", "#!/bin/sh\nid\n",
+		 "git/hooks/post-update", "a hook"},
+		{"evidence-elsewhere", "x", "git/evidence-elsewhere",
+		 "an unexpected file at the top of git/"},
+	};
+	char line[128], rel[128], head[41] = "";
+	size_t i;
+
+	snprintf(line, sizeof(line), "%s\n", c3);
+	for (i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		put(gdir, bad[i].rel, bad[i].text ? bad[i].text : line);
+		refs_expect(ro, c3, v3, 1, bad[i].where, bad[i].what);
+		del(gdir, bad[i].rel);
+	}
+	snprintf(rel, sizeof(rel), "refs/replace/%s", c3);
+	snprintf(line, sizeof(line), "%s\n", c1);
+	put(gdir, rel, line);
+	refs_expect(ro, c3, v3, 1, "git/refs/replace/", "a replace ref");
+	del(gdir, rel);
+	put(gdir, "refs/heads/main.lock", line);
+	refs_expect(ro, c3, v3, 0, NULL,
+		    "refs/heads/main.lock (a ref being written) is no ref");
+	del(gdir, "refs/heads/main.lock");
+	put(gdir, "HEAD", line);
+	refs_expect(ro, c3, v3, 1, "git/HEAD", "a detached HEAD");
+	put(gdir, "HEAD", "ref: refs/heads/other\n");
+	refs_expect(ro, c3, v3, 1, "git/HEAD", "HEAD on another branch");
+	put(gdir, "HEAD", "ref: refs/heads/main\n");
+
+	/* main moved to another commit (the first one). */
+	put(gdir, "refs/heads/main", line);
+	refs_expect(ro, c3, v3, 1, "git/refs/heads/main",
+		    "main moved to another commit");
+	ok(vs_head(ro, head) == 0 && !strcmp(head, c1),
+	   "vs_head reads the moved ref");
+	snprintf(line, sizeof(line), "%s\n", c3);
+	put(gdir, "refs/heads/main", line);
+
+	/* The packed-refs form. */
+	{
+		char packed[512];
+
+		snprintf(packed, sizeof(packed),
+			 "# pack-refs with: peeled fully-peeled sorted \n"
+			 "%s refs/heads/main\n%s refs/hozen/versions\n",
+			 c3, v3);
+		put(gdir, "packed-refs", packed);
+		del(gdir, "refs/heads/main");
+		del(gdir, "refs/hozen/versions");
+		refs_expect(ro, c3, v3, 0, NULL,
+			    "refs packed as git pack-refs writes them");
+		ok(vs_head(ro, head) == 0 && !strcmp(head, c3),
+		   "vs_head reads the packed ref");
+		snprintf(packed, sizeof(packed),
+			 "# pack-refs with: peeled fully-peeled sorted \n"
+			 "%s refs/heads/main\n%s refs/hozen/versions\n",
+			 c1, v3);
+		put(gdir, "packed-refs", packed);
+		refs_expect(ro, c3, v3, 1, "git/packed-refs",
+			    "a packed main naming another commit");
+		snprintf(line, sizeof(line), "%s\n", c3);
+		put(gdir, "refs/heads/main", line);
+		refs_expect(ro, c3, v3, 0, NULL,
+			    "a packed entry a loose ref shadows is ignored, "
+			    "as git ignores it");
+		snprintf(packed, sizeof(packed),
+			 "# pack-refs with: peeled fully-peeled sorted \n"
+			 "%s refs/heads/main\n%s refs/hozen/versions\n"
+			 "%s refs/tags/v1\n",
+			 c3, v3, c1);
+		put(gdir, "packed-refs", packed);
+		refs_expect(ro, c3, v3, 1, "git/packed-refs:4", "a packed tag");
+		del(gdir, "packed-refs");
+		refs_expect(ro, c3, NULL, 0, NULL,
+			    "without refs/hozen/versions, unchecked");
+		refs_expect(ro, c3, v3, 1, "git/refs/hozen/versions",
+			    "without refs/hozen/versions, checked");
+		snprintf(line, sizeof(line), "%s\n", v3);
+		put(gdir, "refs/hozen/versions", line);
+	}
+	refs_expect(ro, c3, v3, 0, NULL, "all restored");
+
+	/* Not a regular file: a finding, never a hang. */
+	{
+		char path[1200];
+
+		snprintf(path, sizeof(path), "%s/packed-refs", gdir);
+		alarm(60);
+		ok(mkfifo(path, 0600) == 0, "a FIFO as packed-refs");
+		refs_expect(ro, c3, v3, 1, "git/packed-refs",
+			    "a FIFO as packed-refs");
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/refs/hozen/versions", gdir);
+		unlink(path);
+		ok(symlink("/etc/hostname", path) == 0,
+		   "a symlink as refs/hozen/versions");
+		refs_expect(ro, c3, NULL, 1, "git/refs/hozen/versions",
+			    "a symlink as a ref");
+		unlink(path);
+		alarm(0);
+		snprintf(line, sizeof(line), "%s\n", v3);
+		put(gdir, "refs/hozen/versions", line);
+	}
+}
+
+/*
+ * refs/heads/main, refs/hozen/versions and the rest of git/ against what
+ * the chain says and what hozen writes: each tampering is exactly one
+ * finding, naming its file.
+ */
+static void test_refs(void)
+{
+	char gdir[sizeof(gitdir)], c1[41], c2[41], c3[41], v1[41], v2[41];
+	char v3[41], *o = NULL, line[64], path[1200], saved[sizeof(gitdir)];
+	struct vs_version a, b;
+	vs_repo *w = NULL, *ro = NULL;
+	int sfd = new_store("store5", gdir, sizeof(gdir));
+
+	if (!ok(sfd >= 0 && vs_open(&w, sfd, NULL) == 0, "a fresh store"))
+		return;
+	/* git() works on this store meanwhile. */
+	snprintf(saved, sizeof(saved), "%s", gitdir);
+	snprintf(gitdir, sizeof(gitdir), "%s", gdir);
+	ok(vs_store_buf(w, "refs one\n", 9, &a) == 0 &&
+		   vs_stage(w, "one", a.blob, 0100644) == 0 &&
+		   vs_commit(w, 1, 2, "first", c1, v1) == 0 && strlen(v1) == 40,
+	   "vs_commit gives the refs/hozen/versions commit (%s)", v1);
+	ok(vs_store_buf(w, "refs two\n", 9, &b) == 0 &&
+		   vs_stage(w, "two", b.blob, 0100644) == 0 &&
+		   vs_commit(w, 3, 4, "second", c2, v2) == 0 &&
+		   strlen(v2) == 40 && strcmp(v1, v2),
+	   "a new one for each batch with versions");
+	ok(vs_stage_remove(w, "one") == 0 &&
+		   vs_commit(w, 5, 6, "removal", c3, v3) == 0 &&
+		   !strcmp(v3, v2),
+	   "a batch of removals only: the unchanged one");
+	if (have_git) {
+		ok(git(&o, "rev-parse", "refs/hozen/versions", NULL) == 0 &&
+			   o && !strncmp(o, v3, 40),
+		   "it is what refs/hozen/versions names");
+		free(o);
+		o = NULL;
+	}
+	vs_close(w);
+	w = NULL;
+	if (!ok(vs_open_existing(&ro, sfd) == 0, "open it read-only"))
+		goto out;
+	refs_expect(ro, c3, v3, 0, NULL, "a store as hozen writes it");
+	refs_expect(ro, c2, v3, 1, "git/refs/heads/main",
+		    "main is not the chain's last commit");
+	refs_expect(ro, NULL, v3, 1, "git/refs/heads/main",
+		    "main exists, the chain records no commit");
+	refs_expect(ro, c3, v1, 1, "git/refs/hozen/versions",
+		    "refs/hozen/versions is not the chain's");
+	ok(vs_check_refs(ro, "HEAD", NULL, 1, NULL) == HC_EINVAL,
+	   "a bad main id: HC_EINVAL");
+	test_refs_files(ro, c1, c3, v3, gdir);
+	test_refs_config(ro, c3, v3, gdir);
+	if (have_git)
+		test_refs_history(ro, c2, c3, v3, gdir);
+	refs_expect(ro, c3, v3, 0, NULL, "all restored");
+	vs_close(ro);
+	ro = NULL;
+
+	/* What libgit2 would act on when it opens for writing: refused. */
+	alarm(60);
+	snprintf(path, sizeof(path), "%s/x.fifo", base);
+	mkfifo(path, 0600);
+	{
+		char cfg[1400];
+
+		snprintf(cfg, sizeof(cfg),
+			 "[core]\n\trepositoryformatversion = 0\n"
+			 "\tfilemode = true\n\tbare = true\n"
+			 "[include]\n\tpath = %s\n",
+			 path);
+		put(gdir, "config", cfg);
+		ok(vs_open(&w, sfd, NULL) == HC_EFORMAT && !w &&
+			   strstr(hc_error_message(), "git/config:6"),
+		   "vs_open refuses a config including a FIFO (%s)",
+		   hc_error_message());
+		put(gdir, "config",
+		    "[core]\n\trepositoryformatversion = 0\n"
+		    "\tfilemode = true\n\tbare = true\n");
+	}
+	put(gdir, "objects/info/alternates", "/tmp/elsewhere\n");
+	ok(vs_open(&w, sfd, NULL) == HC_EFORMAT && !w,
+	   "vs_open refuses alternates (%s)", hc_error_message());
+	del(gdir, "objects/info/alternates");
+	put(gdir, "commondir", "../x\n");
+	ok(vs_open(&w, sfd, NULL) == HC_EFORMAT && !w,
+	   "vs_open refuses a commondir (%s)", hc_error_message());
+	del(gdir, "commondir");
+	alarm(0);
+	unlink(path);
+	ok(vs_open(&w, sfd, NULL) == 0, "and opens the store as it was");
+	ok(w && vs_head(w, line) == 0 && !strcmp(line, c3),
+	   "vs_head: main (%s)", line);
+	vs_close(w);
+out:
+	snprintf(gitdir, sizeof(gitdir), "%s", saved);
+	close(sfd);
+}
+
+/*
+ * A FIFO, symlink or device anywhere libgit2 or versions.c opens a file:
+ * a clear error (or a finding), never a hang.
+ */
+static void test_not_regular(vs_repo *r, int storefd)
+{
+	char obj[700], saved[800], path[1200], gdir[700];
+	vs_repo *x = NULL;
+	uint64_t size = 0;
+	int fd = -1, sfd;
+
+	alarm(60);
+	/* The LFS object of a version. */
+	lfs_path(big.sha256, obj, sizeof(obj));
+	snprintf(saved, sizeof(saved), "%s.saved", obj);
+	ok(rename(obj, saved) == 0 && mkfifo(obj, 0600) == 0,
+	   "a FIFO in place of an LFS object");
+	ok(vs_check_version(r, big.blob, big.size, big.sha256, 1) ==
+			   HC_EVERIFY &&
+		   strstr(hc_error_message(), "FIFO"),
+	   "vs_check_version: HC_EVERIFY (%s)", hc_error_message());
+	ok(vs_open_version(r, big.blob, &fd, &size) == HC_EVERIFY && fd < 0,
+	   "vs_open_version: HC_EVERIFY (%s)", hc_error_message());
+	unlink(obj);
+	ok(symlink(saved, obj) == 0, "a symlink in place of the LFS object");
+	ok(vs_check_version(r, big.blob, big.size, big.sha256, 1) ==
+			   HC_EVERIFY &&
+		   strstr(hc_error_message(), "symlink"),
+	   "vs_check_version: HC_EVERIFY (%s)", hc_error_message());
+	unlink(obj);
+	ok(rename(saved, obj) == 0 &&
+		   vs_check_version(r, big.blob, big.size, big.sha256, 1) == 0,
+	   "the object back: the version checks");
+	(void)storefd;
+
+	/* In a store of its own: the journal, a pack index, lfs/objects. */
+	sfd = new_store("store6", gdir, sizeof(gdir));
+	ok(vs_open(&x, sfd, NULL) == 0, "another store");
+	vs_close(x);
+	x = NULL;
+	snprintf(path, sizeof(path), "%s/hozen-journal", gdir);
+	unlink(path);
+	ok(mkfifo(path, 0600) == 0, "a FIFO in place of the journal");
+	ok(vs_open_existing(&x, sfd) == HC_EFORMAT && !x &&
+		   strstr(hc_error_message(), "hozen-journal"),
+	   "vs_open_existing: HC_EFORMAT (%s)", hc_error_message());
+	ok(vs_open(&x, sfd, NULL) == HC_EFORMAT && !x,
+	   "vs_open: HC_EFORMAT (%s)", hc_error_message());
+	unlink(path);
+	ok(symlink("/etc/hostname", path) == 0,
+	   "a symlink in place of the journal");
+	ok(vs_open_existing(&x, sfd) == HC_EFORMAT && !x &&
+		   strstr(hc_error_message(), "symlink"),
+	   "vs_open_existing: HC_EFORMAT (%s)", hc_error_message());
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/objects/pack/pack-0.idx", gdir);
+	ok(mkfifo(path, 0600) == 0, "a FIFO as a pack index");
+	ok(vs_open_existing(&x, sfd) == HC_EFORMAT && !x &&
+		   strstr(hc_error_message(), "pack-0.idx"),
+	   "vs_open_existing: HC_EFORMAT (%s)", hc_error_message());
+	ok(vs_open(&x, sfd, NULL) == HC_EFORMAT && !x,
+	   "vs_open: HC_EFORMAT (%s)", hc_error_message());
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/lfs/objects", gdir);
+	rmdir(path);
+	ok(symlink("/tmp", path) == 0, "a symlink as lfs/objects");
+	ok(vs_open_existing(&x, sfd) == HC_EFORMAT && !x,
+	   "vs_open_existing: HC_EFORMAT (%s)", hc_error_message());
+	unlink(path);
+	ok(vs_open_existing(&x, sfd) == 0, "without it the store opens");
+	vs_close(x);
+	alarm(0);
+	close(sfd);
+}
+
+/* ------------------------------------------------------ a live store */
+
+#define LIVE_MAX 600
+
+struct live {
+	pthread_mutex_t mu;
+	struct vs_version v[LIVE_MAX];
+	size_t n, total; /* published, to write */
+	int done, storefd;
+	int wfail, rfail;
+	unsigned checks, opens, commits;
+	char wwhy[512], rwhy[512];
+};
+
+/* A daemon: stores blobs (into the journal), commits (emptying it). */
+static void *live_writer(void *arg)
+{
+	struct vs_options o = {.lfs_threshold = MIB, .fsync = 0};
+	struct live *L = arg;
+	uint8_t *buf = malloc(256 * 1024);
+	struct vs_version v;
+	char name[64], commit[41];
+	vs_repo *w = NULL;
+	size_t i, len;
+
+	if (!buf || vs_open(&w, L->storefd, &o) < 0) {
+		snprintf(L->wwhy, sizeof(L->wwhy), "open: %s",
+			 hc_error_message());
+		L->wfail++;
+		goto out;
+	}
+	for (i = 0; i < L->total; i++) {
+		len = 1 + (i * 7919) % (256 * 1024 - 1);
+		memset(buf, (int)(i & 0xff), len);
+		snprintf((char *)buf, len < 32 ? len : 32, "live %zu", i);
+		snprintf(name, sizeof(name), "live/f%zu", i);
+		if (vs_store_buf(w, buf, len, &v) < 0 ||
+		    vs_stage(w, name, v.blob, 0100644) < 0) {
+			snprintf(L->wwhy, sizeof(L->wwhy), "store: %s",
+				 hc_error_message());
+			L->wfail++;
+			break;
+		}
+		pthread_mutex_lock(&L->mu);
+		L->v[L->n++] = v;
+		pthread_mutex_unlock(&L->mu);
+		if (i % 5 == 4) {
+			if (vs_commit(w, i, i, "live", commit, NULL) < 0) {
+				snprintf(L->wwhy, sizeof(L->wwhy), "commit: %s",
+					 hc_error_message());
+				L->wfail++;
+				break;
+			}
+			L->commits++;
+		}
+	}
+out:
+	pthread_mutex_lock(&L->mu);
+	L->done = 1;
+	pthread_mutex_unlock(&L->mu);
+	vs_close(w);
+	free(buf);
+	return NULL;
+}
+
+/* hozen verify: opens the store, checks every version published. */
+static void *live_reader(void *arg)
+{
+	struct live *L = arg;
+	vs_repo *ro = NULL;
+	struct vs_version v;
+	size_t n, j, from;
+	int done = 0, rc;
+	unsigned round = 0;
+
+	while (!done) {
+		pthread_mutex_lock(&L->mu);
+		n = L->n;
+		done = L->done;
+		pthread_mutex_unlock(&L->mu);
+		if (n == 0)
+			continue;
+		if (!ro || round++ % 8 == 0) {
+			vs_close(ro);
+			ro = NULL;
+			rc = vs_open_existing(&ro, L->storefd);
+			L->opens++;
+			if (rc < 0) {
+				snprintf(L->rwhy, sizeof(L->rwhy),
+					 "vs_open_existing: %s",
+					 hc_error_message());
+				L->rfail++;
+				continue;
+			}
+		}
+		/* The newest: in the journal, or just packed. */
+		from = n > 12 ? n - 12 : 0;
+		for (j = from; j < n; j++) {
+			pthread_mutex_lock(&L->mu);
+			v = L->v[j];
+			pthread_mutex_unlock(&L->mu);
+			rc = vs_check_version(ro, v.blob, v.size, v.sha256,
+					      v.lfs);
+			if (rc == 0 && !vs_has(ro, v.blob))
+				rc = hc_error_set(HC_EVERIFY,
+						  "vs_has: no blob '%s'",
+						  v.blob);
+			L->checks++;
+			if (rc < 0) {
+				snprintf(L->rwhy, sizeof(L->rwhy),
+					 "version %zu: %s", j,
+					 hc_error_message());
+				L->rfail++;
+			}
+		}
+	}
+	vs_close(ro);
+	return NULL;
+}
+
+/*
+ * Verification of a mounted store: one thread stores and commits as the
+ * daemon does (appending to the journal, packing and emptying it),
+ * another opens the store read-only and checks the versions written so
+ * far, again and again.  No crash, no version "missing".
+ */
+static void test_live(void)
+{
+	static struct live L;
+	char gdir[700];
+	pthread_t tw, tr;
+
+	memset(&L, 0, sizeof(L));
+	pthread_mutex_init(&L.mu, NULL);
+	L.total = RUNNING_ON_VALGRIND ? 40 : 400;
+	L.storefd = new_store("store7", gdir, sizeof(gdir));
+	alarm(RUNNING_ON_VALGRIND ? 600 : 120);
+	pthread_create(&tw, NULL, live_writer, &L);
+	pthread_create(&tr, NULL, live_reader, &L);
+	pthread_join(tw, NULL);
+	pthread_join(tr, NULL);
+	alarm(0);
+	if (!ok(L.wfail == 0, "the writer stored %zu blobs, %u commits", L.n,
+		L.commits))
+		diag("%s", L.wwhy);
+	if (!ok(L.rfail == 0 && L.checks > 0,
+		"read-only, every version written so far checks: %u checks, "
+		"%u opens, %d failures",
+		L.checks, L.opens, L.rfail))
+		diag("last failure: %s", L.rwhy);
+	pthread_mutex_destroy(&L.mu);
+	close(L.storefd);
+}
+
+/* ---------------------------------------------- the cost of the check */
+
+/*
+ * vs_check_refs on a store of n files in 100 directories, committed in
+ * c commits (HOZEN_TEST_REFS_FILES and HOZEN_TEST_REFS_COMMITS change
+ * them: the figures in the report came from 100,000 files).
+ */
+static void test_refs_cost(void)
+{
+	struct vs_options o = {.lfs_threshold = MIB, .fsync = 0};
+	const char *env = getenv("HOZEN_TEST_REFS_FILES");
+	const char *envc = getenv("HOZEN_TEST_REFS_COMMITS");
+	size_t n = env			 ? strtoul(env, NULL, 10)
+		   : RUNNING_ON_VALGRIND ? 1000
+					 : 10000;
+	size_t c = envc ? strtoul(envc, NULL, 10) : 10;
+	char gdir[700], name[64], buf[64], commit[41], versions[41];
+	struct vs_version v;
+	vs_repo *w = NULL, *ro = NULL;
+	size_t i, bad = 0;
+	double t0, t_check;
+	int sfd = new_store("store8", gdir, sizeof(gdir)), found = -1;
+
+	if (!ok(vs_open(&w, sfd, &o) == 0, "a store for %zu files", n))
+		return;
+	t0 = now();
+	for (i = 0; i < n; i++) {
+		snprintf(buf, sizeof(buf), "file %zu\n", i);
+		snprintf(name, sizeof(name), "d%03zu/f%06zu", i % 100, i);
+		if (vs_store_buf(w, buf, strlen(buf), &v) < 0 ||
+		    vs_stage(w, name, v.blob, 0100644) < 0)
+			bad++;
+		if ((i + 1) % (c && n / c ? n / c : 1) == 0 &&
+		    vs_commit(w, i, i, "cost", commit, versions) < 0)
+			bad++;
+	}
+	if (vs_staged(w) && vs_commit(w, n, n, "cost", commit, versions) < 0)
+		bad++;
+	ok(bad == 0, "%zu files stored, %zu commits (%.1f s)", n, c,
+	   now() - t0);
+	vs_close(w);
+	if (vs_open_existing(&ro, sfd) == 0) {
+		t0 = now();
+		found = vs_check_refs(ro, commit, versions, 1, NULL);
+		t_check = now() - t0;
+		ok(found == 0,
+		   "vs_check_refs on %zu files: %d findings, %.3f s", n, found,
+		   t_check);
+	} else {
+		ok(0, "open read-only: %s", hc_error_message());
+	}
+	vs_close(ro);
+	close(sfd);
 }
 
 int main(void)
@@ -1123,6 +1833,7 @@ int main(void)
 	test_blobs(r);
 	test_lfs(r);
 	test_read_check(r);
+	test_not_regular(r, storefd);
 	test_commits(r);
 
 	/* Reopen the existing repository and commit on top. */
@@ -1135,7 +1846,8 @@ int main(void)
 	test_existing(storefd);
 	test_threads(r);
 	ok(vs_stage_remove(r, "threads") == 0 &&
-		   vs_commit(r, 11, 12, "remove a directory", commit) == 0,
+		   vs_commit(r, 11, 12, "remove a directory", commit, NULL) ==
+			   0,
 	   "remove a whole directory");
 	if (have_git) {
 		ok(git(&out, "ls-tree", "--name-only", "main", NULL) == 0 &&
@@ -1147,7 +1859,8 @@ int main(void)
 	}
 	ok(vs_stage_remove(r, "dir") == 0 &&
 		   vs_stage(r, "dir/fresh", small.blob, 0100644) == 0 &&
-		   vs_commit(r, 13, 14, "replace a directory", commit) == 0,
+		   vs_commit(r, 13, 14, "replace a directory", commit, NULL) ==
+			   0,
 	   "remove a directory and add a file below its name");
 	if (have_git) {
 		ok(git(&out, "ls-tree", "-r", "--name-only", "main", "dir",
@@ -1176,6 +1889,9 @@ int main(void)
 	test_journal(&r, storefd);
 	test_many_packs(r);
 	test_batch_cap(r);
+	test_refs();
+	test_live();
+	test_refs_cost();
 
 	/* A stray vs_store_buf after everything: still fine. */
 	snprintf(path, sizeof(path), "%s", "late");
