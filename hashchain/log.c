@@ -703,6 +703,60 @@ static int build_line(hc_log *log, const char *body, size_t body_len,
 	return 0;
 }
 
+/* 1 if s is valid UTF-8. */
+static int utf8_valid(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = strlen(s), i = 0, k;
+	uint32_t c;
+
+	while (i < n) {
+		k = hc_utf8_next(u + i, n - i, &c);
+		if (!k)
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+/*
+ * Every member name in j is UTF-8: jansson checks string values when it
+ * encodes them, but writes a name that is not UTF-8 as "" (a name set
+ * with json_object_set_nocheck), and the record would not say what was
+ * asked.  Depth is bounded as a reader's would be.
+ */
+static int check_keys(json_t *j, int depth)
+{
+	const char *name;
+	json_t *v;
+	size_t i;
+	int rc;
+
+	if (depth > 64)
+		return hc_error_set(HC_EINVAL, "record fields nested too "
+					       "deeply");
+	if (json_is_object(j)) {
+		json_object_foreach(j, name, v)
+		{
+			if (!utf8_valid(name))
+				return hc_error_set(HC_EINVAL,
+						    "a field name is not "
+						    "valid UTF-8");
+			rc = check_keys(v, depth + 1);
+			if (rc < 0)
+				return rc;
+		}
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+		{
+			rc = check_keys(v, depth + 1);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 static int check_fields(const char *type, json_t *fields)
 {
 	static const char *const reserved[] = {"v",    "seq",  "prev",
@@ -724,7 +778,7 @@ static int check_fields(const char *type, json_t *fields)
 		if (json_object_get(fields, reserved[i]))
 			return hc_error_set(HC_EINVAL, "field '%s' is reserved",
 					    reserved[i]);
-	return 0;
+	return check_keys(fields, 0);
 }
 
 /* Start a new segment at next_seq.  mu held. */

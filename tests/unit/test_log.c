@@ -296,6 +296,19 @@ static void test_lock_and_fields(void)
 	ok(hc_log_append(log, "x", &self, f, NULL) == HC_EINVAL,
 	   "fields: invalid UTF-8 refused: %s", hc_error_message());
 	json_decref(f);
+	/* jansson would write such a name as "": the record would lie. */
+	f = json_object();
+	json_object_set_new_nocheck(f, "\xff\xfe", json_string("x"));
+	ok(hc_log_append(log, "x", &self, f, NULL) == HC_EINVAL,
+	   "fields: a name that is not UTF-8 refused: %s", hc_error_message());
+	json_decref(f);
+	f = json_pack("{s:[{s:i}]}", "list", "ok", 1);
+	json_object_set_new_nocheck(
+		json_array_get(json_object_get(f, "list"), 0), "\xc0\xaf",
+		json_true());
+	ok(hc_log_append(log, "x", &self, f, NULL) == HC_EINVAL,
+	   "fields: such a name deeper down refused: %s", hc_error_message());
+	json_decref(f);
 	fstat(fd, &after);
 	ok(before.st_size == after.st_size && hc_log_size(log) == 2,
 	   "fields: nothing written for refused records");
