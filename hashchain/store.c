@@ -45,6 +45,12 @@ static int make_dirs(int fd)
 		if (mkdirat(fd, dirs[i], 0700) < 0)
 			return hc_error_set(HC_ESYS, "cannot create '%s'",
 					    dirs[i]);
+	/*
+	 * tree/ is the root of the mount: its users see and may change its
+	 * mode (FORMAT.md section 1); the 0700 store keeps others out.
+	 */
+	if (fchmodat(fd, "tree", 0755, 0) < 0)
+		return hc_error_set(HC_ESYS, "cannot chmod 'tree'");
 	return hc_fsync_dir(fd, ".");
 }
 

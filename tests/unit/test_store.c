@@ -103,7 +103,7 @@ static void test_fresh_modes(void)
 		{"checkpoints", "0700"},
 		{"checkpoints/00000000000000000002.ckpt", "0400"},
 		{"git", "0700"},
-		{"tree", "0700"},
+		{"tree", "0755"},
 	};
 	hc_findings *f = NULL;
 	hc_store *s = NULL;
