@@ -105,13 +105,13 @@ closed()
 no_loose()
 {
 	local store=$1 loose
-	loose=$(find "$store" -path "$store/tree/*" -prune -o \
-		-path "$store/tree" -prune -o ! -type l -perm /077 -print)
+	loose=$(find "$store" -path "$store/tree" -prune -o ! -type l \
+		-perm /077 -printf '%m %p\n' | head -20)
 	if [ -z "$loose" ]; then
 		ok "$store: no group or other bit on anything outside tree/"
 	else
 		not_ok "$store: no group or other bit on anything outside tree/" \
-			"$(ls -ld $loose | head -20)"
+			"$loose"
 	fi
 }
 

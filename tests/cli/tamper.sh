@@ -87,7 +87,7 @@ resign()
 flip_some()
 {
 	local store=$1 file=$2 off=$3 len=$4 mask=$5 spec=$6 label=$7
-	local base=$8 k=$9 i=0 b last= lasti= name
+	local base=$8 k=$9 i=0 b last='' lasti='' name
 	for b in $(bytes_of "$store/$file" "$off" "$len"); do
 		if [ $((i % 2)) -ne "$k" ]; then
 			i=$((i + 1))

@@ -120,6 +120,17 @@ static void test_fresh_modes(void)
 	   "fresh: no finding about modes");
 	hc_findings_free(f);
 	hc_store_free(s);
+
+	/* An existing empty directory given to init becomes private. */
+	{
+		char p[300];
+
+		snprintf(p, sizeof(p), "%s/given", base);
+		ok(mkdir(p, 0777) == 0 && chmod(p, 0777) == 0 &&
+			   hc_store_init(p, NULL) == 0 &&
+			   mode_of("given", ".") == 0700,
+		   "an empty 0777 directory given to init is made 0700");
+	}
 }
 
 static void test_loose_modes(void)
