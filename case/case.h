@@ -257,17 +257,27 @@ void case_replay_free(case_replay *r);
 struct case_verify_report {
 	int ok;		  /* 1: case.json is what the chain says */
 	uint64_t records; /* case and release records replayed */
-	char field[64];	  /* the first differing field, "" if none */
+	/* The first problem: */
+	char field[64];	  /* the differing field, "" if none */
+	char where[512];  /* case.json or case-documents/SHA256 */
 	char reason[512]; /* why, one line */
 };
 
 /*
  * Compare STORE/case.json with the replay: every field (a confidential
- * value through its salted hash), the confidentiality marks and the
- * release.  Returns 0 with the result in *out, or a negative code when
- * it could not compare (unreadable case.json is a mismatch, not an error).
+ * value through its salted hash), the confidentiality marks, the release
+ * and seq; and the documents (FORMAT.md section 2.6): every document a
+ * document field ever had (its public values over the whole history, and
+ * the current one) is in case-documents/ under its SHA-256 with that
+ * content and size, and every file there is a document named by its
+ * SHA-256 that a case record references (unless the chain's confidential
+ * document values, whose documents cannot be told, may reference it).
+ * Every problem is added to findings (may be NULL), the first also to
+ * *out.  Returns 0 with the result in *out, or a negative code when it
+ * could not compare (an unreadable file: a malformed case.json is a
+ * mismatch, not an error).
  */
-int case_replay_verify(const case_replay *r, int storefd,
+int case_replay_verify(const case_replay *r, int storefd, hc_findings *findings,
 		       struct case_verify_report *out);
 
 /* The salted hash of a confidential value (docs/FORMAT.md), hex. */

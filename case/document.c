@@ -46,24 +46,38 @@ static CMS_ContentInfo *parse_cms(const char *buf, size_t len)
 	return cms;
 }
 
-static int load_trust(const char *path, X509_STORE **out)
+/*
+ * The trusted certificates of the PEM file pem[0..len) (read with
+ * hc_read_file: a FIFO in its place is refused, never opened by OpenSSL).
+ */
+static int load_trust(const char *path, const char *pem, size_t len,
+		      X509_STORE **out)
 {
 	X509_STORE *st = X509_STORE_new();
-	X509_LOOKUP *lk;
+	X509 *cert;
+	BIO *b = NULL;
+	int n = 0, rc = 0;
 
 	if (!st)
 		return hc_error_openssl("cannot make a certificate store");
-	lk = X509_STORE_add_lookup(st, X509_LOOKUP_file());
-	if (!lk || X509_LOOKUP_load_file(lk, path, X509_FILETYPE_PEM) <= 0) {
-		X509_STORE_free(st);
-		ERR_clear_error();
-		return hc_error_set(HC_EINVAL,
-				    "'issuer.document': cannot read trusted "
-				    "certificates from '%s' (PEM expected)",
-				    path);
+	b = BIO_new_mem_buf(pem, (int)len);
+	while (b && (cert = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+		if (X509_STORE_add_cert(st, cert) == 1)
+			n++;
+		X509_free(cert);
 	}
-	*out = st;
-	return 0;
+	ERR_clear_error();
+	if (n == 0) {
+		rc = hc_error_set(HC_EINVAL,
+				  "'issuer.document': cannot read trusted "
+				  "certificates from '%s' (PEM expected)",
+				  path);
+		X509_STORE_free(st);
+	} else {
+		*out = st;
+	}
+	BIO_free(b);
+	return rc;
 }
 
 /* Verify the signature; *signer gets the signer's subject (malloc'd). */
@@ -84,10 +98,9 @@ static int verify_cms(const char *field, CMS_ContentInfo *cms,
 				    "certificate you trust (--trust CERT) to "
 				    "check its signature",
 				    field);
-	rc = load_trust(trust, &st);
+	rc = hc_read_file(AT_FDCWD, trust, 1u << 20, &trust_pem, &trust_len);
 	if (rc == 0)
-		rc = hc_read_file(AT_FDCWD, trust, 1u << 20, &trust_pem,
-				  &trust_len);
+		rc = load_trust(trust, trust_pem, trust_len, &st);
 	if (rc < 0)
 		goto out;
 	rc = hc_sha256(trust_pem, trust_len, h);

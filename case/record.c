@@ -10,6 +10,7 @@
  * update completes the rename if the chain has the record, or removes
  * case.json.new if it has not.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -245,7 +246,7 @@ static int write_documents(int storefd, const case_t *c)
 	size_t i;
 	int rc;
 
-	if (c->ndocs && mkdirat(storefd, CASE_DOC_DIR, 0755) < 0 &&
+	if (c->ndocs && mkdirat(storefd, CASE_DOC_DIR, 0700) < 0 &&
 	    errno != EEXIST)
 		return hc_error_set(HC_ESYS, "cannot create '%s'",
 				    CASE_DOC_DIR);
@@ -253,7 +254,7 @@ static int write_documents(int storefd, const case_t *c)
 		snprintf(path, sizeof(path), "%s/%s", CASE_DOC_DIR,
 			 c->docs[i].sha256);
 		rc = hc_create_file(storefd, path, c->docs[i].buf,
-				    c->docs[i].len, 0444);
+				    c->docs[i].len, 0400);
 		if (rc < 0 && rc != HC_EEXIST)
 			return rc;
 	}
@@ -280,7 +281,7 @@ static int record(hc_log **logp, int storefd, case_t *c, const char *type,
 	if (rc == 0)
 		rc = case_serialise(c, &text, &len);
 	if (rc == 0)
-		rc = hc_atomic_write(storefd, CASE_FILE_NEW, text, len, 0644);
+		rc = hc_atomic_write(storefd, CASE_FILE_NEW, text, len, 0600);
 	if (rc == 0)
 		rc = hc_log_append(log, type, actor, fields, &app);
 	if (rc == 0)
@@ -442,6 +443,13 @@ out:
 struct case_replay {
 	case_t *c;
 	uint64_t records;
+	/*
+	 * Every public value a document field had, over the whole history:
+	 * {"field", "seq", "sha256", "size"}; and how many values were
+	 * confidential (only their salted hash is in the chain).
+	 */
+	json_t *docs;
+	size_t hidden_docs;
 };
 
 int case_replay_new(case_replay **out)
@@ -452,8 +460,10 @@ int case_replay_new(case_replay **out)
 	if (!r)
 		return hc_error_set(HC_ENOMEM, "out of memory");
 	rc = case_new(&r->c);
+	if (rc == 0 && !(r->docs = json_array()))
+		rc = hc_error_set(HC_ENOMEM, "out of memory");
 	if (rc < 0) {
-		free(r);
+		case_replay_free(r);
 		return rc;
 	}
 	*out = r;
@@ -465,6 +475,7 @@ void case_replay_free(case_replay *r)
 	if (!r)
 		return;
 	case_free(r->c);
+	json_decref(r->docs);
 	free(r);
 }
 
@@ -522,6 +533,18 @@ static int replay_change(case_replay *r, uint64_t seq, json_t *ch)
 					  "the new value is not valid");
 		}
 		json_decref(norm);
+	}
+	if (f->type == CASE_DOCUMENT && !json_is_null(nw)) {
+		json_t *d = nc ? NULL
+			       : json_pack("{s:s,s:I,s:O,s:O}", "field", name,
+					   "seq", (json_int_t)seq, "sha256",
+					   json_object_get(nw, "sha256"),
+					   "size", json_object_get(nw, "size"));
+
+		if (nc)
+			r->hidden_docs++;
+		else if (!d || json_array_append_new(r->docs, d) < 0)
+			return hc_error_set(HC_ENOMEM, "out of memory");
 	}
 	if (!strcmp(name, "order.end") && r->c->release &&
 	    extends(json_object_get(entry, "value"), nw)) {
@@ -609,56 +632,241 @@ int case_replay_store(case_replay **out, int storefd)
 
 /* ---------------------------------------------------------------- verify */
 
-/* Note the first difference (the reason's format starts with the field). */
-__attribute__((format(printf, 3, 4))) static int
-mismatch(struct case_verify_report *out, const char *field, const char *fmt,
-	 ...)
+/* What case_replay_verify found, every problem added to findings. */
+struct checker {
+	hc_findings *findings;
+	struct case_verify_report *rep;
+	json_t *docs; /* the documents referenced: replay's and case.json's */
+	size_t revealed; /* confidential documents case.json shows */
+};
+
+/* Note a difference (the reason's format starts with the field). */
+__attribute__((format(printf, 4, 5))) static void mismatch(struct checker *k,
+							   const char *field,
+							   const char *where,
+							   const char *fmt, ...)
 {
+	char reason[sizeof(k->rep->reason)];
 	va_list ap;
 
-	out->ok = 0;
-	snprintf(out->field, sizeof(out->field), "%s", field);
 	va_start(ap, fmt);
-	vsnprintf(out->reason, sizeof(out->reason), fmt, ap);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	return 0;
+	hc_findings_add(k->findings, -1, 0, where, "%s", reason);
+	if (!k->rep->ok)
+		return;
+	k->rep->ok = 0;
+	snprintf(k->rep->field, sizeof(k->rep->field), "%s", field);
+	snprintf(k->rep->where, sizeof(k->rep->where), "%s", where);
+	memcpy(k->rep->reason, reason, sizeof(reason));
 }
 
 /* Compare one field of case.json (entry) with the replay. */
-static int compare_field(const struct case_field_info *f, const json_t *entry,
-			 const json_t *rentry, struct case_verify_report *out)
+static void compare_field(struct checker *k, const struct case_field_info *f,
+			  const json_t *entry, const json_t *rentry)
 {
 	int jc = case_entry_confidential(f, entry);
 	int rc = case_entry_confidential(f, rentry);
-	json_t *h;
+	json_t *h, *d;
 	int same;
 
-	if (jc != rc)
-		return mismatch(out, f->name,
-				"'%s': case.json %s it confidential, the "
-				"chain does not agree",
-				f->name, jc ? "marks" : "does not mark");
-	if (!jc)
-		return json_equal(replayed(entry, 0), replayed(rentry, 0))
-			       ? 1
-			       : mismatch(out, f->name,
-					  "'%s': the value in case.json is not "
-					  "the value recorded in the chain",
-					  f->name);
+	if (jc != rc) {
+		mismatch(k, f->name, CASE_FILE,
+			 "'%s': case.json %s it confidential, the chain does "
+			 "not agree",
+			 f->name, jc ? "marks" : "does not mark");
+		return;
+	}
+	if (!jc) {
+		if (!json_equal(replayed(entry, 0), replayed(rentry, 0)))
+			mismatch(k, f->name, CASE_FILE,
+				 "'%s': the value in case.json is not the "
+				 "value recorded in the chain",
+				 f->name);
+		return;
+	}
 	h = entry_hash(f->name, entry);
 	same = h && json_equal(h, replayed(rentry, 1));
 	json_decref(h);
-	return same ? 1
-		    : mismatch(out, f->name,
-			       "'%s': the confidential value in case.json "
-			       "does not match its salted hash in the chain",
-			       f->name);
+	if (!same) {
+		mismatch(k, f->name, CASE_FILE,
+			 "'%s': the confidential value in case.json does not "
+			 "match its salted hash in the chain",
+			 f->name);
+		return;
+	}
+	/* A confidential document: case.json holds which it is. */
+	if (f->type != CASE_DOCUMENT || !json_object_get(entry, "value"))
+		return;
+	d = json_pack(
+		"{s:s,s:n,s:O,s:O}", "field", f->name, "seq", "sha256",
+		json_object_get(json_object_get(entry, "value"), "sha256"),
+		"size",
+		json_object_get(json_object_get(entry, "value"), "size"));
+	if (d && json_array_append_new(k->docs, d) == 0)
+		k->revealed++;
 }
 
-int case_replay_verify(const case_replay *r, int storefd,
+/* The SHA-256 of an open file, read to its end; its length in *len. */
+static int hash_fd(int fd, char hex[HC_HEX_LEN + 1], uint64_t *len)
+{
+	hc_sha256_ctx *h = NULL;
+	uint8_t d[HC_HASH_LEN];
+	char buf[65536];
+	ssize_t n;
+	int rc;
+
+	*len = 0;
+	rc = hc_sha256_new(&h);
+	while (rc == 0) {
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = hc_error_set(HC_ESYS, "read failed");
+		if (n <= 0)
+			break;
+		*len += (uint64_t)n;
+		rc = hc_sha256_update(h, buf, (size_t)n);
+	}
+	if (rc == 0)
+		rc = hc_sha256_final(h, d);
+	if (rc == 0)
+		hc_hex(d, HC_HASH_LEN, hex);
+	hc_sha256_free(h);
+	return rc;
+}
+
+/* 1 if name is a SHA-256 in lower-case hex. */
+static int hex_name(const char *name)
+{
+	return strlen(name) == HC_HEX_LEN &&
+	       strspn(name, "0123456789abcdef") == HC_HEX_LEN;
+}
+
+/*
+ * Every document the case referenced is in case-documents/ under its
+ * SHA-256, with that content and size; every file there is a document
+ * named by its SHA-256 that a case record references (FORMAT.md 2.6).
+ */
+static int check_documents(struct checker *k, int storefd, size_t hidden_docs)
+{
+	char path[128], hex[HC_HEX_LEN + 1];
+	json_t *seen = json_object(), *d;
+	struct dirent *de;
+	uint64_t len;
+	size_t i, unref = 0;
+	DIR *dir = NULL;
+	int fd, rc = 0;
+
+	if (!seen)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	json_array_foreach(k->docs, i, d)
+	{
+		const char *sha =
+			json_string_value(json_object_get(d, "sha256"));
+		const char *field =
+			json_string_value(json_object_get(d, "field"));
+		json_t *seq = json_object_get(d, "seq");
+		json_int_t size =
+			json_integer_value(json_object_get(d, "size"));
+		char when[48] = "";
+
+		if (!sha || !hex_name(sha) || json_object_get(seen, sha))
+			continue;
+		json_object_set_new(seen, sha, json_true());
+		if (json_is_integer(seq))
+			snprintf(when, sizeof(when),
+				 " (seq %" JSON_INTEGER_FORMAT ")",
+				 json_integer_value(seq));
+		snprintf(path, sizeof(path), "%s/%s", CASE_DOC_DIR, sha);
+		rc = hc_open_regular(storefd, path, O_RDONLY, &fd, NULL);
+		if (rc == HC_ENOENT || rc == HC_EFORMAT) {
+			mismatch(k, field, path, "the document of '%s'%s: %s",
+				 field, when, hc_error_message());
+			rc = 0;
+			continue;
+		}
+		if (rc < 0)
+			goto out;
+		rc = hash_fd(fd, hex, &len);
+		close(fd);
+		if (rc < 0)
+			goto out;
+		if (strcmp(hex, sha) != 0 || (json_int_t)len != size)
+			mismatch(k, field, path,
+				 "the document of '%s'%s is not the one "
+				 "recorded (%" JSON_INTEGER_FORMAT
+				 " bytes and their SHA-256): altered or "
+				 "replaced",
+				 field, when, size);
+	}
+	fd = openat(storefd, CASE_DOC_DIR,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		goto out;
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		rc = hc_error_set(HC_ESYS, "cannot read '%s'", CASE_DOC_DIR);
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	/* Files no public value names: a confidential one may name them. */
+	while ((de = readdir(dir)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    !json_object_get(seen, de->d_name))
+			unref++;
+	rewinddir(dir);
+	while ((de = readdir(dir))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    json_object_get(seen, de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%.80s", CASE_DOC_DIR,
+			 de->d_name);
+		if (!hex_name(de->d_name)) {
+			mismatch(k, "case-documents", path,
+				 "not a document: case-documents/ holds "
+				 "documents named by their SHA-256 in "
+				 "lower-case hex");
+			continue;
+		}
+		rc = hc_open_regular(dirfd(dir), de->d_name, O_RDONLY, &fd,
+				     NULL);
+		if (rc == HC_EFORMAT || rc == HC_ENOENT) {
+			mismatch(k, "case-documents", path, "%s",
+				 hc_error_message());
+			rc = 0;
+			continue;
+		}
+		if (rc < 0)
+			goto out;
+		rc = hash_fd(fd, hex, &len);
+		close(fd);
+		if (rc < 0)
+			goto out;
+		if (strcmp(hex, de->d_name) != 0)
+			mismatch(k, "case-documents", path,
+				 "its content's SHA-256 is not its name: "
+				 "altered or replaced");
+		else if (unref > hidden_docs)
+			mismatch(k, "case-documents", path,
+				 "no case record references this document "
+				 "(%zu unreferenced, the chain has %zu "
+				 "confidential document values)",
+				 unref, hidden_docs);
+	}
+out:
+	if (dir)
+		closedir(dir);
+	json_decref(seen);
+	return rc;
+}
+
+int case_replay_verify(const case_replay *r, int storefd, hc_findings *findings,
 		       struct case_verify_report *out)
 {
 	struct case_verify_report rep;
+	struct checker k;
 	json_t *doc = NULL, *fields, *entry, *seq;
 	const char *name;
 	char *text = NULL;
@@ -668,65 +876,86 @@ int case_replay_verify(const case_replay *r, int storefd,
 	memset(&rep, 0, sizeof(rep));
 	rep.ok = 1;
 	rep.records = r->records;
+	k.findings = findings;
+	k.rep = &rep;
+	k.revealed = 0;
+	k.docs = json_deep_copy(r->docs);
+	if (!k.docs)
+		return hc_error_set(HC_ENOMEM, "out of memory");
 	rc = hc_read_file(storefd, CASE_FILE, CASE_FILE_MAX, &text, &len);
-	if (rc < 0 && (rc == HC_ENOENT || hc_error_errno() == ENOENT)) {
+	if (rc == HC_ENOENT) {
 		rc = 0;
 		if (r->records)
-			mismatch(&rep, CASE_FILE,
+			mismatch(&k, CASE_FILE, CASE_FILE,
 				 "'%s' is missing, but the chain has case "
 				 "records",
 				 CASE_FILE);
-		goto done;
+		goto documents;
+	}
+	if (rc == HC_EFORMAT) {
+		mismatch(&k, CASE_FILE, CASE_FILE, "%s", hc_error_message());
+		rc = 0;
+		goto documents;
 	}
 	if (rc < 0)
 		goto out;
 	if (case_json_load(text, len, HC_EFORMAT, &doc) < 0) {
-		mismatch(&rep, CASE_FILE, "'%s' is not a case file: %s",
-			 CASE_FILE, hc_error_message());
-		goto done;
+		mismatch(&k, CASE_FILE, CASE_FILE,
+			 "'%s' is not a case file: %s", CASE_FILE,
+			 hc_error_message());
+		goto documents;
 	}
 	fields = json_object_get(doc, "fields");
-	if (!json_is_object(fields)) {
-		mismatch(&rep, CASE_FILE, "'%s' is not a case file: no fields",
+	seq = json_object_get(doc, "seq");
+	if (!json_is_object(doc) ||
+	    json_integer_value(json_object_get(doc, "hozen_case")) != 1 ||
+	    !json_is_integer(json_object_get(doc, "hozen_case")) ||
+	    !json_is_object(fields) ||
+	    !(json_is_null(seq) || json_is_integer(seq))) {
+		mismatch(&k, CASE_FILE, CASE_FILE,
+			 "'%s' is not a case file: it needs \"hozen_case\": 1, "
+			 "\"seq\" and \"fields\" (FORMAT.md section 2.6)",
 			 CASE_FILE);
-		goto done;
+		goto documents;
 	}
 	json_object_foreach(fields, name, entry)
 	{
-		if (!case_field_find(name)) {
-			mismatch(&rep, name, "'%s': not a case field", name);
-			goto done;
-		}
+		if (!case_field_find(name))
+			mismatch(&k, name, CASE_FILE, "'%s': not a case field",
+				 name);
 	}
 	for (i = 0; i < case_field_count(); i++) {
 		const struct case_field_info *f = case_field_at(i);
 
-		if (!compare_field(f, json_object_get(fields, f->name),
-				   case_entry(r->c, f->name), &rep))
-			goto done;
+		compare_field(&k, f, json_object_get(fields, f->name),
+			      case_entry(r->c, f->name));
 	}
 	if (!json_equal(json_object_get(doc, "release"), r->c->release) &&
-	    (json_object_get(doc, "release") || r->c->release)) {
-		mismatch(&rep, "release",
-			 "'release': the release in case.json is not the "
-			 "one recorded in the chain");
-		goto done;
-	}
-	seq = json_object_get(doc, "seq");
+	    (json_object_get(doc, "release") || r->c->release))
+		mismatch(&k, "release", CASE_FILE,
+			 "'release': the release in case.json is not the one "
+			 "recorded in the chain");
 	if (!(r->c->seq < 0 ? json_is_null(seq)
 			    : json_integer_value(seq) == r->c->seq))
 		mismatch(
-			&rep, "seq",
+			&k, "seq", CASE_FILE,
 			"'seq': case.json does not follow the last case "
 			"record of the chain%s",
-			faccessat(storefd, CASE_FILE_NEW, F_OK, 0) == 0
+			faccessat(storefd, CASE_FILE_NEW, F_OK,
+				  AT_SYMLINK_NOFOLLOW) == 0
 				? " (case.json.new is left by an interrupted "
 				  "change: the next 'hozen case set' completes "
 				  "it)"
 				: "");
-done:
+documents:
+	rc = check_documents(
+		&k, storefd,
+		r->hidden_docs > k.revealed ? r->hidden_docs - k.revealed : 0);
+	if (rc < 0)
+		goto out;
 	*out = rep;
 out:
+	json_decref(k.docs);
 	json_decref(doc);
 	free(text);
 	return rc;

@@ -326,10 +326,17 @@ static int open_store(struct hz_fs *fs, json_t *report)
 {
 	struct hc_recover_report rrep;
 	uint64_t sealed, first;
+	json_t *repaired = NULL;
 	hc_actor self;
 	int rc;
 
 	hc_actor_self(&self);
+	/* Nobody else may read or change it (FORMAT.md section 1). */
+	rc = hc_store_repair_modes(fs->store, &repaired);
+	if (rc < 0)
+		return rc;
+	if (repaired)
+		json_object_set_new(report, "repaired", repaired);
 	rc = hc_store_origin(fs->store, &fs->origin);
 	if (rc == 0)
 		rc = hc_store_private_key(fs->store, fs->opts.passphrase,
@@ -391,12 +398,10 @@ static int read_chain(struct hz_fs *fs, struct mount_ctx *m)
 	if (rc < 0)
 		return rc;
 	if (vrep.verdict != HC_INVALID) {
-		rc = case_replay_verify(m->cr, hc_store_fd(fs->store), &crep);
+		rc = case_replay_verify(m->cr, hc_store_fd(fs->store),
+					m->findings, &crep);
 		if (rc < 0)
 			return rc;
-		if (!crep.ok)
-			hc_findings_add(m->findings, -1, 0, "case.json", "%s",
-					crep.reason);
 		rc = fs_scan_finish(&m->scan);
 		if (rc < 0)
 			return rc;

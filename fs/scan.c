@@ -369,6 +369,7 @@ static int head_entry(void *ctx, const char *path, const char *blob,
 
 struct snap {
 	json_t *head;
+	vs_repo *vs;
 	int (*fn)(void *ctx, const char *path, const char *blob, unsigned mode);
 	void *ctx;
 };
@@ -383,6 +384,8 @@ static int snap_entry(void *ctx, const char *path, const struct tm_info *i)
 
 	if (S_ISDIR(i->mode))
 		return 0;
+	if (!vs_path_storable(s->vs, path))
+		return 0; /* never in a snapshot (versions.h, vs_stage) */
 	if (S_ISREG(i->mode) && i->content == TM_KNOWN && i->blob[0])
 		mode = (i->mode & 0111) ? 0100755 : 0100644;
 	else if (S_ISLNK(i->mode) && i->blob[0])
@@ -405,7 +408,7 @@ int fs_snapshot_diff(tm_model *m, vs_repo *vs,
 			       unsigned mode),
 		     void *ctx)
 {
-	struct snap s = {json_object(), fn, ctx};
+	struct snap s = {json_object(), vs, fn, ctx};
 	const char *path;
 	json_t *v;
 	int rc;

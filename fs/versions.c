@@ -2423,6 +2423,18 @@ static int path_check_git_locked(vs_repo *r, const char *path)
 	}
 }
 
+int vs_path_storable(vs_repo *r, const char *path)
+{
+	int ok;
+
+	if (!r || path_check(path) < 0)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	ok = path_check_git_locked(r, path) == 0;
+	pthread_mutex_unlock(&r->lock);
+	return ok;
+}
+
 static int op_add(vs_repo *r, const char *path, const git_oid *oid,
 		  unsigned mode, int is_remove)
 {
@@ -2471,9 +2483,10 @@ int vs_stage(vs_repo *r, const char *path, const char *blob, unsigned mode)
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&r->lock);
-	rc = path_check_git_locked(r, path);
-	if (rc < 0)
+	if (path_check_git_locked(r, path) < 0) {
+		rc = 0; /* not in snapshots: refs/hozen/versions keeps it */
 		goto out;
+	}
 	g = git_odb_read_header(&len, &type, r->odb, &oid);
 	if (g < 0) {
 		rc = git_fail(g, "cannot stage '%s' as blob '%s'", path, blob);
@@ -2515,7 +2528,7 @@ size_t vs_staged(vs_repo *r)
 	if (!r)
 		return 0;
 	pthread_mutex_lock(&r->lock);
-	n = r->n_ops;
+	n = r->n_ops + r->batch.n;
 	pthread_mutex_unlock(&r->lock);
 	return n;
 }
@@ -2777,10 +2790,10 @@ static int staged_tree(vs_repo *r, git_tree **base, git_oid *out)
 	while (b.set.cap < 2 * keys)
 		b.set.cap *= 2;
 	b.set.slots = calloc(b.set.cap, sizeof(*b.set.slots));
-	b.upd = calloc(r->n_ops, sizeof(*b.upd));
-	b.keep = calloc(r->n_ops, sizeof(*b.keep));
-	b.pre = calloc(r->n_ops, sizeof(*b.pre));
-	b.owned = calloc(r->n_ops, sizeof(*b.owned));
+	b.upd = calloc(r->n_ops + 1, sizeof(*b.upd));
+	b.keep = calloc(r->n_ops + 1, sizeof(*b.keep));
+	b.pre = calloc(r->n_ops + 1, sizeof(*b.pre));
+	b.owned = calloc(r->n_ops + 1, sizeof(*b.owned));
 	if (!b.set.slots || !b.upd || !b.keep || !b.pre || !b.owned) {
 		rc = hc_error_set(HC_ENOMEM, "out of memory committing");
 		goto out;
@@ -2815,10 +2828,12 @@ out:
 
 /*
  * Keep every version of the batch reachable: a commit on VS_KEEP_REF whose
- * tree holds each staged blob under its own id.  The snapshot on VS_REF
- * holds only a path's last version of the batch (and none of a file
- * created and removed within it); this ref holds them all, so that no
- * version is ever unreachable (git gc would prune it).  Lock held.
+ * tree holds each staged blob and each new blob of the batch under its
+ * own id.  The snapshot on VS_REF holds only a path's last version of the
+ * batch (none of a file created and removed within it, of a file written
+ * after its last name went, or of a path git refuses in a tree, such as
+ * one below ".git"); this ref holds them all, so that no version is ever
+ * unreachable (git gc would prune it).  Lock held.
  */
 /*
  * The commit of refs/hozen/versions for the batch, into *keep (the ref
@@ -2855,6 +2870,14 @@ static int keep_versions(vs_repo *r, const char *msg, const git_signature *sig,
 					   r->ops[i].mode == GIT_FILEMODE_LINK
 						   ? GIT_FILEMODE_LINK
 						   : GIT_FILEMODE_BLOB);
+	}
+	/* New blobs no path names (the journal's after a crash too). */
+	for (i = 0; g == 0 && i < r->batch.n; i++) {
+		git_oid_tostr(name, sizeof(name), &r->batch.v[i]);
+		if (!git_treebuilder_get(tb, name))
+			g = git_treebuilder_insert(NULL, tb, name,
+						   &r->batch.v[i],
+						   GIT_FILEMODE_BLOB);
 	}
 	if (g == 0 && git_treebuilder_entrycount(tb) == 0)
 		goto out; /* only removals: nothing new to keep */
@@ -2904,7 +2927,7 @@ int vs_commit(vs_repo *r, uint64_t first, uint64_t last, const char *summary,
 	}
 
 	pthread_mutex_lock(&r->lock);
-	if (r->n_ops == 0) {
+	if (r->n_ops == 0 && r->batch.n == 0) {
 		rc = 1;
 		goto out;
 	}

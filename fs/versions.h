@@ -25,10 +25,11 @@
  * stored as LFS, whatever its size, so that a blob is an LFS pointer
  * exactly when it parses as one.
  *
- * Every version staged in a batch is also kept reachable from the ref
+ * Every version of a batch (staged, or only stored: a file with no name
+ * left, a path git refuses) is also kept reachable from the ref
  * refs/hozen/versions, whose commits' trees name each blob of their batch
  * by its id, so that a version replaced or removed before the batch's
- * commit is never garbage to git.
+ * commit, or never named, is never garbage to git.
  *
  * Thread safety: every function may be called from several threads; the
  * repository serialises internally (one lock around libgit2; hashing and
@@ -151,11 +152,15 @@ int vs_store_buf(vs_repo *r, const void *buf, size_t len,
  * replaces whatever stands in its way (a directory where the file goes,
  * a file where one of its directories goes).  path: non-empty
  * components separated by single '/', none "." or "..", no leading or
- * trailing '/'.  HC_EINVAL for a bad path or mode, or a name git refuses
- * in a tree (".git", and its NTFS/HFS aliases such as "git~1");
- * HC_ENOENT if blob is not in the repository.
+ * trailing '/'.  HC_EINVAL for a bad path or mode; HC_ENOENT if blob is
+ * not in the repository.  A path with a name git refuses in a tree
+ * (".git", and its NTFS/HFS aliases such as "git~1") is not staged
+ * (returns 0): snapshots leave it out, refs/hozen/versions keeps its
+ * versions, and the chain names them.
  */
 int vs_stage(vs_repo *r, const char *path, const char *blob, unsigned mode);
+/* 1 if git can hold path in a tree (vs_stage stages it), else 0. */
+int vs_path_storable(vs_repo *r, const char *path);
 /*
  * Stage the removal of path (a file or a whole directory) from the tree.
  * Removing a path that is not in the tree at commit time does nothing.
@@ -163,7 +168,11 @@ int vs_stage(vs_repo *r, const char *path, const char *blob, unsigned mode);
 int vs_stage_remove(vs_repo *r, const char *path);
 /* Content of at least this many bytes is stored as LFS. */
 uint64_t vs_lfs_threshold(vs_repo *r);
-/* Number of staged changes not yet committed. */
+/*
+ * Number of staged changes and new blobs not yet committed (a version no
+ * path names, written after its file's last name went, is committed too:
+ * refs/hozen/versions keeps it).
+ */
 size_t vs_staged(vs_repo *r);
 /*
  * Bytes of new blobs since the last commit: they are held in memory (and
@@ -192,7 +201,8 @@ int vs_journal_entry(const void *buf, size_t len, size_t *hdr, uint64_t *size);
  * id (hex).  versions_out (may be NULL) gets the commit refs/hozen/versions
  * names afterwards: the one made for this batch, or the unchanged one
  * when the batch only removes paths ("" if the ref does not exist).
- * With nothing staged, does nothing and returns 1 (outputs untouched).
+ * With nothing staged and no new blob, does nothing and returns 1
+ * (outputs untouched).
  * summary is one non-empty line; the message is "SUMMARY\n\nHozen-Records:
  * FIRST-LAST\n", author and committer "hozen <hozen@localhost>", now.
  * On failure the staged changes are kept.

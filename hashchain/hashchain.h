@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -91,8 +92,21 @@ int hc_create_file(int dirfd, const char *path, const void *buf, size_t len,
 /* fsync the directory dirfd/path ("." for dirfd itself). */
 int hc_fsync_dir(int dirfd, const char *path);
 /*
+ * Open dirfd/path (dirfd AT_FDCWD for a path the user gave) with flags
+ * (O_RDONLY, O_WRONLY | O_APPEND, O_RDWR) plus O_NONBLOCK, O_NOFOLLOW
+ * and O_CLOEXEC, and check with fstat that it is a regular file: a FIFO,
+ * device, socket or directory in its place is refused without blocking
+ * (HC_EFORMAT, "'x' is not a regular file (a FIFO)"), a symlink too
+ * (HC_EFORMAT), a missing file is HC_ENOENT.  O_NONBLOCK is cleared on
+ * the returned descriptor *fd_out; its stat goes to *st_out (may be
+ * NULL).
+ */
+int hc_open_regular(int dirfd, const char *path, int flags, int *fd_out,
+		    struct stat *st_out);
+/*
  * Read a whole regular file of at most max bytes into a NUL-terminated
- * buffer (*out, length *len_out).  Refuses symlinks and larger files.
+ * buffer (*out, length *len_out).  Opens it with hc_open_regular: refuses
+ * symlinks, FIFOs and other non-regular files, and larger files.
  */
 int hc_read_file(int dirfd, const char *path, size_t max, char **out,
 		 size_t *len_out);
@@ -176,12 +190,12 @@ int hc_key_load_public(hc_key **out, const char *path, const char *name);
 /* Parse a signed-note verifier key string "NAME+HEX8+BASE64". */
 int hc_key_parse_vkey(hc_key **out, const char *vkey);
 /*
- * Write the private key as PEM PKCS#8 (mode 0600, exclusive create),
+ * Write the private key as PEM PKCS#8 (mode 0400, exclusive create),
  * encrypted with AES-256 when passphrase is non-NULL.
  */
 int hc_key_save_private(const hc_key *key, int dirfd, const char *path,
 			const char *passphrase);
-/* Write the public key as PEM (0644, exclusive create). */
+/* Write the public key as PEM (0400, exclusive create). */
 int hc_key_save_public_pem(const hc_key *key, int dirfd, const char *path);
 /* The verifier key string (borrowed). */
 const char *hc_key_vkey(const hc_key *key);
@@ -303,10 +317,14 @@ typedef struct hc_record {
 } hc_record;
 
 /*
- * Parse and check one record line (without newline): valid UTF-8 JSON
- * object, no duplicate keys, "v" == 1, "seq" an integer, "prev" 64 hex
- * digits, "time" and "type" strings, "actor" an object.  Fills *out
- * (release with hc_record_release); HC_EFORMAT with a message otherwise.
+ * Parse and check one record line (without newline): at most
+ * HC_RECORD_MAX bytes of valid UTF-8 JSON object, no duplicate keys, and
+ * the common members exactly as FORMAT.md section 2.2 says hozen writes
+ * them: the line begins {"v":1,"seq":N,"prev":"HEX","time":"TIME",
+ * "type":"T","actor":{ with N decimal without leading zeros, HEX 64
+ * lower-case hex digits, TIME YYYY-MM-DDTHH:MM:SS.NNNNNNNNNZ and T of
+ * a-z, 0-9 and '-'.  Fills *out (release with hc_record_release);
+ * HC_EFORMAT with a message otherwise.
  */
 int hc_record_parse(hc_record *out, const char *line, size_t len);
 void hc_record_release(hc_record *r);
@@ -430,8 +448,26 @@ struct hc_init_options {
  */
 int hc_store_init(const char *path, const struct hc_init_options *opts);
 
-/* Open a store for reading (O_RDONLY directory fd, marker checked). */
+/*
+ * Open a store for reading or writing (O_RDONLY directory fd, marker
+ * checked).  A directory without the HOZEN marker is not a store
+ * (HC_ENOENT); a marker that is not exactly that of FORMAT.md section 1
+ * (or not a regular file) is a store that fails verification
+ * (HC_EVERIFY): nothing may write to it.
+ */
 int hc_store_open(hc_store **out, const char *path);
+/*
+ * Open a store to verify it: as hc_store_open, but a marker that exists
+ * and is wrong is not an error; hc_verify_store reports it as a finding.
+ * Never use the result to write.
+ */
+int hc_store_open_verify(hc_store **out, const char *path);
+/*
+ * Why the marker of a store opened with hc_store_open_verify is not the
+ * marker (borrowed), or NULL when it is (always NULL after
+ * hc_store_open).
+ */
+const char *hc_store_marker_problem(const hc_store *s);
 int hc_store_fd(const hc_store *s);
 const char *hc_store_path(const hc_store *s);
 /* The store's verifier key as the store holds it (keys/signing.vkey). */
@@ -521,6 +557,29 @@ size_t hc_findings_kept(hc_findings *f);
 /* The i-th finding kept, in the order added (borrowed), or NULL. */
 const struct hc_finding *hc_findings_get(hc_findings *f, size_t i);
 
+/* ------------------------------------------------------------------- modes */
+
+/*
+ * The permissions of the store's own files (FORMAT.md section 1): add a
+ * finding to f for the store directory if group or others have any
+ * access to it, and for every file or directory outside tree/ that the
+ * group or others may write.  Not looked at: tree/ itself and what it
+ * holds (the users' modes), symlinks, and files of git/lfs/objects/ with
+ * more than one link (a live file of tree/).  Returns 0, or an error when
+ * it could not look (the findings so far are kept).
+ */
+int hc_store_check_modes(const hc_store *s, hc_findings *f);
+/*
+ * Take every access of group and others away from what
+ * hc_store_check_modes looks at (chmod g-rwx,o-rwx), the store directory
+ * first.  *repaired gets an array of {"path": store-relative ("." for the
+ * store directory; "path_b64" for a name that is not UTF-8), "old": mode,
+ * "new": mode} (integers), or NULL if nothing changed.  Never follows a
+ * symlink.  On error *repaired is untouched (what was changed stays
+ * changed).
+ */
+int hc_store_repair_modes(const hc_store *s, json_t **repaired);
+
 /* ------------------------------------------------------------------ verify */
 
 enum hc_verdict {
@@ -532,6 +591,15 @@ enum hc_verdict {
 struct hc_verify_options {
 	const hc_key *trusted_key; /* pin the key; NULL: the store's own */
 	int allow_unsealed;	   /* an unsealed tail is not a failure */
+	/*
+	 * A checkpoint kept outside the store (the signed note, not
+	 * NUL-terminated), or NULL: it must verify with the verifying key,
+	 * be of the store's origin, and the log must extend it (records
+	 * 0..size-1 have its root).  A note that does not parse makes
+	 * hc_verify_store fail with HC_EFORMAT.
+	 */
+	const char *trusted_checkpoint;
+	size_t trusted_checkpoint_len;
 	/* Called for every good record, e.g. for later checks (may be NULL). */
 	int (*on_record)(void *ctx, const hc_record *rec);
 	void *ctx;
@@ -552,13 +620,26 @@ struct hc_verify_report {
 	char where[512];	  /* file (and line) concerned */
 	char reason[512];	  /* why, one line */
 	int torn;		  /* the log ends in a torn line */
+	/*
+	 * Every record was read, parsed and linked: what depends on the
+	 * whole chain (the case, the files) can be checked.
+	 */
+	int chain_intact;
+	/* on_record failed (HC_EVERIFY) and was not called again. */
+	int on_record_failed;
 };
 
 /*
- * Verify the whole store: genesis, every record's syntax, seq and link,
- * the key, every checkpoint's signature and root, and that the latest
- * checkpoint covers the log.  Returns 0 with the verdict in *report (also
- * on HC_INVALID), or a negative code when it could not verify at all.
+ * Verify the whole store (FORMAT.md section 5): the marker, the key and
+ * keys/signing.pub, every checkpoint's signature and root, genesis, every
+ * record's syntax, seq and link, the names of the segments and whatever
+ * else is in chain/, the recovery copies in chain/torn/, that the latest
+ * checkpoint covers the log, and the trusted checkpoint if one is given.
+ * It goes on past a problem when the rest still means something: every
+ * problem is added to opts->findings, the first also to the report.  Not
+ * checked here: modes (hc_store_check_modes), the case (case/) and the
+ * files (fs/).  Returns 0 with the verdict in *report (also on
+ * HC_INVALID), or a negative code when it could not verify at all.
  */
 int hc_verify_store(const hc_store *s, const struct hc_verify_options *opts,
 		    struct hc_verify_report *report);

@@ -56,12 +56,48 @@ int hc_key_name_valid(const char *name, size_t n);
  */
 int hc_base64_decode(const char *s, size_t n, uint8_t **out, size_t *len);
 
+/* hc_open_regular naming the file `name` in its messages. */
+int hc_open_regular_as(int dirfd, const char *path, const char *name, int flags,
+		       int *fd_out, struct stat *st_out);
+/* 1 if name is 20 decimal digits and suffix, its number in *n. */
+int hc_numbered_name(const char *name, const char *suffix, uint64_t *n);
+
 /*
  * The numbers of the files in dirfd named by 20 decimal digits and suffix
  * (".log", ".ckpt"), ascending, in *out (malloc'd).
  */
 int hc_list_numbered(int dirfd, const char *suffix, uint64_t **out,
 		     size_t *n_out);
+
+/* Longest record type; a type is made of a-z, 0-9 and '-'. */
+#define HC_TYPE_MAX 64
+/* 1 if type[0..n) is a record type: 1 to HC_TYPE_MAX of [a-z0-9-]. */
+int hc_type_valid(const char *type, size_t n);
+
+/*
+ * hc_key_load_public of the file's bytes buf[0..len), named path in
+ * messages; with pem_only, a verifier key line is refused.
+ */
+int hc_key_parse_public(hc_key **out, const char *buf, size_t len,
+			const char *path, const char *name, int pem_only);
+
+/* Strays of chain/ named in full; more are only counted. */
+#define HC_STRAYS_MAX 16
+
+/* What chain/ holds. */
+struct hc_chain_dir {
+	uint64_t *segs; /* segment first seqs, ascending */
+	size_t nsegs;
+	/* Entries that are neither segment names nor the directory torn/. */
+	char strays[HC_STRAYS_MAX][256];
+	size_t nstrays; /* all of them, named or not */
+};
+
+/* List chain/ (the directory chainfd) into *out. */
+int hc_chain_scan(int chainfd, struct hc_chain_dir *out);
+void hc_chain_dir_release(struct hc_chain_dir *d);
+/* What the reader found in chain/ (borrowed). */
+const struct hc_chain_dir *hc_reader_chain_dir(const hc_reader *r);
 
 /* Genesis "prev": 32 zero bytes. */
 extern const uint8_t hc_zero_hash[HC_HASH_LEN];

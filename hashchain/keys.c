@@ -221,31 +221,18 @@ static int read_private_file(const char *path, char **out, size_t *len_out)
 	size_t len = 0;
 	int fd, rc;
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return hc_error_set(HC_ENOENT, "'%s' does not exist",
-					    path);
-		if (errno == ELOOP)
-			return hc_error_set(HC_EFORMAT,
-					    "private key '%s' is a symbolic "
-					    "link; give the key file itself",
-					    path);
-		return hc_error_set(HC_ESYS, "cannot open '%s'", path);
-	}
-	if (fstat(fd, &st) < 0) {
-		rc = hc_error_set(HC_ESYS, "cannot stat '%s'", path);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = hc_error_set(HC_EFORMAT, "'%s' is not a regular file",
-				  path);
-		goto out;
-	}
+	rc = hc_open_regular(AT_FDCWD, path, O_RDONLY, &fd, &st);
+	if (rc == HC_EFORMAT && errno == ELOOP)
+		return hc_error_set(HC_EFORMAT,
+				    "private key '%s' is a symbolic link; give "
+				    "the key file itself",
+				    path);
+	if (rc < 0)
+		return rc;
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
 		rc = hc_error_set(HC_EINVAL,
 				  "private key '%s' is accessible by group or "
-				  "others (mode %04o); run chmod 600 '%s'",
+				  "others (mode %04o); run chmod go-rwx '%s'",
 				  path, (unsigned)(st.st_mode & 07777), path);
 		goto out;
 	}
@@ -359,14 +346,8 @@ static void trim(const char **s, size_t *n)
 
 int hc_key_load_public(hc_key **out, const char *path, const char *name)
 {
-	static const char pem[] = "-----BEGIN ";
-	static const char priv[] = "PRIVATE KEY-----";
-	struct passphrase pp = {NULL, 0};
-	EVP_PKEY *pkey = NULL;
-	BIO *bio = NULL;
-	char *buf = NULL, *line = NULL;
-	const char *s;
-	size_t len = 0, n;
+	char *buf = NULL;
+	size_t len = 0;
 	int rc;
 
 	if (!out || !path)
@@ -374,6 +355,24 @@ int hc_key_load_public(hc_key **out, const char *path, const char *name)
 	rc = hc_read_file(AT_FDCWD, path, KEY_FILE_MAX, &buf, &len);
 	if (rc < 0)
 		return rc;
+	rc = hc_key_parse_public(out, buf, len, path, name, 0);
+	free(buf);
+	return rc;
+}
+
+int hc_key_parse_public(hc_key **out, const char *buf, size_t len,
+			const char *path, const char *name, int pem_only)
+{
+	static const char pem[] = "-----BEGIN ";
+	static const char priv[] = "PRIVATE KEY-----";
+	struct passphrase pp = {NULL, 0};
+	EVP_PKEY *pkey = NULL;
+	BIO *bio = NULL;
+	char *line = NULL;
+	const char *s;
+	size_t n;
+	int rc;
+
 	s = buf;
 	n = len;
 	trim(&s, &n);
@@ -383,6 +382,11 @@ int hc_key_load_public(hc_key **out, const char *path, const char *name)
 		goto out;
 	}
 	if (n < sizeof(pem) - 1 || memcmp(s, pem, sizeof(pem) - 1) != 0) {
+		if (pem_only) {
+			rc = hc_error_set(HC_EFORMAT,
+					  "'%s' is not a PEM public key", path);
+			goto out;
+		}
 		/* A verifier key line. */
 		if (memchr(s, '\n', n)) {
 			rc = hc_error_set(HC_EFORMAT,
@@ -423,8 +427,9 @@ int hc_key_load_public(hc_key **out, const char *path, const char *name)
 	if (!pkey) {
 		ERR_clear_error();
 		rc = hc_error_set(HC_EFORMAT,
-				  "'%s' is neither a verifier key nor a PEM "
-				  "public key",
+				  pem_only ? "'%s' is not a PEM public key"
+					   : "'%s' is neither a verifier key "
+					     "nor a PEM public key",
 				  path);
 		goto out;
 	}
@@ -441,7 +446,6 @@ out:
 	EVP_PKEY_free(pkey);
 	BIO_free(bio);
 	free(line);
-	free(buf);
 	return rc;
 }
 
@@ -579,8 +583,8 @@ static int save_pem(const hc_key *key, int dirfd, const char *path,
 		rc = hc_error_openssl("cannot encode key as PEM");
 		goto out;
 	}
-	rc = hc_create_file(dirfd, path, data, (size_t)len,
-			    private ? 0600 : 0644);
+	/* Never rewritten: read-only from the start (FORMAT.md section 1). */
+	rc = hc_create_file(dirfd, path, data, (size_t)len, 0400);
 	OPENSSL_cleanse(data, (size_t)len);
 out:
 	BIO_free(bio);

@@ -7,6 +7,7 @@
  * `failed`.  `sync_mu` protects `durable` and `syncing` and is never held
  * while taking `mu`.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -73,27 +74,25 @@ fail:
 	return NULL;
 }
 
-/* ------------------------------------------------------------ segments */
-
-/* The segments of chain/, sorted by first seq. */
-static int list_segments(int chainfd, uint64_t **out, size_t *n_out)
-{
-	int rc = hc_list_numbered(chainfd, ".log", out, n_out);
-
-	if (rc < 0)
-		return hc_error_prefix(rc, "chain");
-	return 0;
-}
-
 /* -------------------------------------------------------------- reader */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
 
 #define READ_CHUNK (1u << 20)
 
 struct hc_reader {
 	int chainfd;
-	uint64_t *segs;
+	struct hc_chain_dir dir;
+	uint64_t *segs;	   /* dir.segs */
 	size_t nsegs, cur; /* cur: index of the open segment */
+	uint64_t total;	   /* lines returned so far, over all segments */
 	int fd;		   /* open segment, -1 before the first */
+	int started;	   /* the first segment was opened (or tried) */
 	char *buf;	   /* [start, end) unread bytes */
 	size_t cap, start, end;
 	uint64_t file_off; /* file offset of buf[0] */
@@ -135,6 +134,74 @@ struct batch_slot {
 	char msg[512];
 };
 
+/* Note an entry of chain/ that has no business there. */
+static void add_stray(struct hc_chain_dir *d, const char *name)
+{
+	if (d->nstrays < HC_STRAYS_MAX)
+		snprintf(d->strays[d->nstrays], sizeof(d->strays[0]), "%s",
+			 name);
+	d->nstrays++;
+}
+
+int hc_chain_scan(int chainfd, struct hc_chain_dir *out)
+{
+	struct hc_chain_dir d;
+	DIR *dir = NULL;
+	struct dirent *de;
+	struct stat st;
+	uint64_t num, *v;
+	size_t cap = 0;
+	int fd, rc = 0;
+
+	memset(&d, 0, sizeof(d));
+	fd = openat(chainfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		rc = hc_error_set(HC_ESYS, "cannot read 'chain'");
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	while ((de = readdir(dir))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!strcmp(de->d_name, "torn")) {
+			if (fstatat(chainfd, "torn", &st, AT_SYMLINK_NOFOLLOW) <
+				    0 ||
+			    !S_ISDIR(st.st_mode))
+				add_stray(&d, de->d_name);
+			continue;
+		}
+		if (!hc_numbered_name(de->d_name, ".log", &num)) {
+			add_stray(&d, de->d_name);
+			continue;
+		}
+		if (d.nsegs == cap) {
+			cap = cap ? 2 * cap : 16;
+			v = realloc(d.segs, cap * sizeof(*v));
+			if (!v) {
+				rc = hc_error_set(HC_ENOMEM, "out of memory");
+				goto out;
+			}
+			d.segs = v;
+		}
+		d.segs[d.nsegs++] = num;
+	}
+	if (d.nsegs > 1)
+		qsort(d.segs, d.nsegs, sizeof(*d.segs), cmp_u64);
+	*out = d;
+	d.segs = NULL;
+out:
+	free(d.segs);
+	closedir(dir);
+	return rc;
+}
+
+void hc_chain_dir_release(struct hc_chain_dir *d)
+{
+	free(d->segs);
+	memset(d, 0, sizeof(*d));
+}
+
 int hc_reader_open(hc_reader **out, int storefd)
 {
 	hc_reader *r;
@@ -151,9 +218,11 @@ int hc_reader_open(hc_reader **out, int storefd)
 				  "cannot open 'chain'");
 		goto fail;
 	}
-	rc = list_segments(r->chainfd, &r->segs, &r->nsegs);
+	rc = hc_chain_scan(r->chainfd, &r->dir);
 	if (rc < 0)
 		goto fail;
+	r->segs = r->dir.segs;
+	r->nsegs = r->dir.nsegs;
 	if (r->nsegs == 0) {
 		rc = hc_error_set(HC_EVERIFY,
 				  "chain: no log segment (missing genesis)");
@@ -173,23 +242,44 @@ fail:
 	return rc;
 }
 
+/*
+ * Open segment i, which must be named by the number of lines before it
+ * (FORMAT.md section 2.1).  On failure the reader points at the segment
+ * (line 0) for hc_reader_where.
+ */
 static int open_segment(hc_reader *r, size_t i)
 {
-	char name[32];
+	char name[32], shown[48];
+	int rc;
 
 	if (r->fd >= 0)
 		close(r->fd);
-	hc_segment_name(r->segs[i], name);
-	r->fd = openat(r->chainfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (r->fd < 0)
-		return hc_error_set(HC_ESYS, "cannot open 'chain/%s'", name);
+	r->fd = -1;
 	r->cur = i;
 	r->start = r->end = 0;
 	r->file_off = 0;
 	r->eof = 0;
 	r->line = 0;
 	r->at_start = 1;
-	return 0;
+	hc_segment_name(r->segs[i], name);
+	if (i == 0 && r->segs[0] != 0)
+		return hc_error_set(HC_EFORMAT,
+				    "chain/%s: the first segment is named for "
+				    "seq %" PRIu64 ", but the log begins at "
+				    "seq 0",
+				    name, r->segs[0]);
+	if (r->segs[i] != r->total)
+		return hc_error_set(HC_EFORMAT,
+				    "chain/%s: the segment is named for seq "
+				    "%" PRIu64 ", but the segments before it "
+				    "hold %" PRIu64 " records",
+				    name, r->segs[i], r->total);
+	snprintf(shown, sizeof(shown), "chain/%s", name);
+	rc = hc_open_regular_as(r->chainfd, name, shown, O_RDONLY, &r->fd,
+				NULL);
+	if (rc < 0)
+		r->fd = -1;
+	return rc;
 }
 
 /* Read more bytes of the current segment into buf; sets eof. */
@@ -229,7 +319,8 @@ static int raw_next(hc_reader *r, const char **line, size_t *len_out)
 	size_t len;
 	int rc;
 
-	if (r->fd < 0) {
+	if (!r->started) {
+		r->started = 1;
 		rc = open_segment(r, 0);
 		if (rc < 0)
 			return rc;
@@ -257,13 +348,16 @@ static int raw_next(hc_reader *r, const char **line, size_t *len_out)
 			hc_segment_name(r->segs[r->cur], r->torn.segment);
 			r->torn.offset = r->file_off + r->start;
 			r->torn.length = r->end - r->start;
-			if (r->cur + 1 < r->nsegs)
+			if (r->cur + 1 < r->nsegs) {
+				r->line++; /* the bad line is the one reported
+					    */
 				return hc_error_set(
 					HC_EFORMAT,
 					"chain/%s:%" PRIu64
 					": incomplete line at the end of a "
 					"segment that is not the last",
-					r->torn.segment, r->line + 1);
+					r->torn.segment, r->line);
+			}
 			return hc_error_set(HC_ETORN,
 					    "chain/%s:%" PRIu64
 					    ": torn last line (%" PRIu64
@@ -272,6 +366,19 @@ static int raw_next(hc_reader *r, const char **line, size_t *len_out)
 					    r->torn.segment, r->line + 1,
 					    r->torn.length, r->torn.offset);
 		}
+		if (r->line == 0 && r->cur + 1 < r->nsegs) {
+			char name[32];
+
+			hc_segment_name(r->segs[r->cur], name);
+			return hc_error_set(HC_EFORMAT,
+					    "chain/%s: an empty segment that "
+					    "is not the last",
+					    name);
+		}
+		/*
+		 * An empty last segment is a crash between creating it and
+		 * its first append: open_segment checked its name.
+		 */
 		if (r->cur + 1 >= r->nsegs)
 			return 0;
 		rc = open_segment(r, r->cur + 1);
@@ -281,6 +388,7 @@ static int raw_next(hc_reader *r, const char **line, size_t *len_out)
 	len = (size_t)(nl - (r->buf + r->start));
 	r->at_start = r->line == 0;
 	r->line++;
+	r->total++;
 	r->rec_line_off = r->file_off + r->start;
 	*line = r->buf + r->start;
 	*len_out = len;
@@ -370,16 +478,18 @@ static int refill(hc_reader *r)
 	return 0;
 }
 
+/* Set the thread's message again (an HC_ESYS one has its reason). */
+static int keep_message(int code, const char *msg)
+{
+	hc_error_set(HC_EFORMAT, "%s", msg);
+	return code;
+}
+
 int hc_reader_next(hc_reader *r, hc_record *rec)
 {
 	struct batch_slot *sl;
 	int rc;
 
-	if (r->fd < 0) {
-		rc = open_segment(r, 0);
-		if (rc < 0)
-			return rc;
-	}
 	while (r->pos >= r->n) {
 		if (r->finished) {
 			/* Where the reading stopped, for the accessors. */
@@ -387,8 +497,7 @@ int hc_reader_next(hc_reader *r, hc_record *rec)
 			r->shown.cur = r->cur;
 			r->shown.at_start = 0;
 			if (r->final_rc < 0)
-				return hc_error_set(r->final_rc, "%s",
-						    r->final_msg);
+				return keep_message(r->final_rc, r->final_msg);
 			return 0;
 		}
 		rc = refill(r);
@@ -409,7 +518,7 @@ int hc_reader_next(hc_reader *r, hc_record *rec)
 		r->n = r->pos;
 		r->final_rc = sl->rc;
 		snprintf(r->final_msg, sizeof(r->final_msg), "%s", sl->msg);
-		return hc_error_set(sl->rc, "%s", sl->msg);
+		return keep_message(sl->rc, sl->msg);
 	}
 	hc_record_release(rec);
 	*rec = sl->rec;
@@ -429,9 +538,18 @@ const char *hc_reader_where(const hc_reader *r)
 {
 	hc_reader *w = (hc_reader *)r;
 
-	snprintf(w->where, sizeof(w->where), "chain/%s:%" PRIu64,
-		 hc_reader_segment(r), r->shown.line);
+	if (r->shown.line == 0)
+		snprintf(w->where, sizeof(w->where), "chain/%s",
+			 hc_reader_segment(r));
+	else
+		snprintf(w->where, sizeof(w->where), "chain/%s:%" PRIu64,
+			 hc_reader_segment(r), r->shown.line);
 	return w->where;
+}
+
+const struct hc_chain_dir *hc_reader_chain_dir(const hc_reader *r)
+{
+	return &r->dir;
 }
 
 void hc_reader_torn(const hc_reader *r, struct hc_torn *out)
@@ -469,7 +587,7 @@ void hc_reader_free(hc_reader *r)
 			hc_record_release(&r->slots[i].rec);
 	free(r->slots);
 	free(r->arena);
-	free(r->segs);
+	hc_chain_dir_release(&r->dir);
 	free(r->buf);
 	free(r);
 }
@@ -571,44 +689,108 @@ out:
 	return rc;
 }
 
+/* Longest header: {"v":1,"seq":N,"prev":"HEX","time":"TIME", is ~150. */
+#define HEAD_MAX 256
+/* The dump buffer starts at this size and doubles as records need. */
+#define DUMP_MIN 4096
+
 /*
  * The whole line: the chain members, then body.  Called with mu held;
  * the line (with its newline) is left in log->dump, its time in now.
+ * The header is formatted first, so the buffer is sized exactly.
  */
 static int build_line(hc_log *log, const char *body, size_t body_len,
 		      size_t *len_out, char now[40])
 {
-	char prev[HC_HEX_LEN + 1];
-	size_t need;
+	char prev[HC_HEX_LEN + 1], head[HEAD_MAX];
+	size_t need, cap;
 	int n;
 
 	hc_hex(log->last_hash, HC_HASH_LEN, prev);
 	hc_time_now(now);
-	need = 128 + body_len + 2;
+	n = snprintf(head, sizeof(head),
+		     "{\"v\":%d,\"seq\":%" PRIu64
+		     ",\"prev\":\"%s\",\"time\":\"%s\",",
+		     HC_FORMAT_VERSION, log->next_seq, prev, now);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return hc_error_set(HC_EINVAL, "cannot build the record");
+	if (body_len > HC_RECORD_MAX - (size_t)n)
+		return hc_error_set(HC_EINVAL,
+				    "record of %zu bytes exceeds the limit of "
+				    "%u",
+				    (size_t)n + body_len, HC_RECORD_MAX);
+	need = (size_t)n + body_len + 1; /* and the newline */
 	if (need > log->dump_cap) {
-		char *nd = malloc(need + 1024);
+		char *nd;
 
+		for (cap = log->dump_cap ? log->dump_cap : DUMP_MIN; cap < need;
+		     cap *= 2)
+			;
+		nd = malloc(cap);
 		if (!nd)
 			return hc_error_set(HC_ENOMEM, "out of memory");
 		free(log->dump);
 		log->dump = nd;
-		log->dump_cap = need + 1024;
+		log->dump_cap = cap;
 	}
-	n = snprintf(log->dump, log->dump_cap,
-		     "{\"v\":%d,\"seq\":%" PRIu64
-		     ",\"prev\":\"%s\",\"time\":\"%s\",",
-		     HC_FORMAT_VERSION, log->next_seq, prev, now);
-	if (n < 0 || (size_t)n + body_len + 1 >= log->dump_cap)
-		return hc_error_set(HC_EINVAL, "cannot build the record");
+	memcpy(log->dump, head, (size_t)n);
 	memcpy(log->dump + n, body, body_len);
-	need = (size_t)n + body_len;
-	if (need > HC_RECORD_MAX)
-		return hc_error_set(HC_EINVAL,
-				    "record of %zu bytes exceeds the limit of "
-				    "%u",
-				    need, HC_RECORD_MAX);
-	log->dump[need] = '\n';
-	*len_out = need;
+	log->dump[need - 1] = '\n';
+	*len_out = need - 1;
+	return 0;
+}
+
+/* 1 if s is valid UTF-8. */
+static int utf8_valid(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = strlen(s), i = 0, k;
+	uint32_t c;
+
+	while (i < n) {
+		k = hc_utf8_next(u + i, n - i, &c);
+		if (!k)
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+/*
+ * Every member name in j is UTF-8: jansson checks string values when it
+ * encodes them, but writes a name that is not UTF-8 as "" (a name set
+ * with json_object_set_nocheck), and the record would not say what was
+ * asked.  Depth is bounded as a reader's would be.
+ */
+static int check_keys(json_t *j, int depth)
+{
+	const char *name;
+	json_t *v;
+	size_t i;
+	int rc;
+
+	if (depth > 64)
+		return hc_error_set(HC_EINVAL, "record fields nested too "
+					       "deeply");
+	if (json_is_object(j)) {
+		json_object_foreach(j, name, v)
+		{
+			if (!utf8_valid(name))
+				return hc_error_set(HC_EINVAL,
+						    "a field name is not "
+						    "valid UTF-8");
+			rc = check_keys(v, depth + 1);
+			if (rc < 0)
+				return rc;
+		}
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+		{
+			rc = check_keys(v, depth + 1);
+			if (rc < 0)
+				return rc;
+		}
+	}
 	return 0;
 }
 
@@ -620,6 +802,11 @@ static int check_fields(const char *type, json_t *fields)
 
 	if (!type || !*type)
 		return hc_error_set(HC_EINVAL, "record type is empty");
+	if (!hc_type_valid(type, strlen(type)))
+		return hc_error_set(HC_EINVAL,
+				    "record type '%.80s' is not 1 to %d "
+				    "characters of a-z, 0-9 and '-'",
+				    type, HC_TYPE_MAX);
 	if (!fields)
 		return 0;
 	if (!json_is_object(fields))
@@ -628,7 +815,7 @@ static int check_fields(const char *type, json_t *fields)
 		if (json_object_get(fields, reserved[i]))
 			return hc_error_set(HC_EINVAL, "field '%s' is reserved",
 					    reserved[i]);
-	return 0;
+	return check_keys(fields, 0);
 }
 
 /*
@@ -672,7 +859,7 @@ static int rotate(hc_log *log)
 	fd = openat(log->chainfd, name,
 		    O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW |
 			    O_CLOEXEC,
-		    0644);
+		    0600);
 	if (fd < 0)
 		return hc_error_set(HC_ESYS, "cannot create 'chain/%s'", name);
 	if (fsync(log->chainfd) < 0) {
@@ -910,10 +1097,11 @@ static int save_torn(hc_log *log, const struct hc_torn *t, json_t **info)
 	bytes = malloc(t->length ? t->length : 1);
 	if (!bytes)
 		return hc_error_set(HC_ENOMEM, "out of memory");
-	fd = openat(log->chainfd, t->segment, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		rc = hc_error_set(HC_ESYS, "cannot open 'chain/%s'",
-				  t->segment);
+	snprintf(path, sizeof(path), "chain/%s", t->segment);
+	rc = hc_open_regular_as(log->chainfd, t->segment, path, O_RDWR, &fd,
+				NULL);
+	if (rc < 0) {
+		fd = -1;
 		goto out;
 	}
 	rc = hc_pread_all(fd, bytes, t->length, (off_t)t->offset);
@@ -923,13 +1111,13 @@ static int save_torn(hc_log *log, const struct hc_torn *t, json_t **info)
 	if (rc < 0)
 		goto out;
 	hc_hex(hash, HC_HASH_LEN, hex);
-	if (mkdirat(log->storefd, HC_TORN_DIR, 0755) < 0 && errno != EEXIST) {
+	if (mkdirat(log->storefd, HC_TORN_DIR, 0700) < 0 && errno != EEXIST) {
 		rc = hc_error_set(HC_ESYS, "cannot create '%s'", HC_TORN_DIR);
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/%.20s-%020" PRIu64 ".torn",
 		 HC_TORN_DIR, t->segment, t->offset);
-	rc = hc_create_file(log->storefd, path, bytes, t->length, 0444);
+	rc = hc_create_file(log->storefd, path, bytes, t->length, 0400);
 	if (rc == HC_EEXIST) /* a crash after saving, before truncating */
 		rc = 0;
 	if (rc < 0)
@@ -965,6 +1153,15 @@ static int replay(hc_log *log, int *torn, struct hc_torn *where)
 	rc = hc_reader_open(&r, log->storefd);
 	if (rc < 0)
 		return rc;
+	if (hc_reader_chain_dir(r)->nstrays > 0) {
+		/* Appending beside a planted file would build on it. */
+		rc = hc_error_set(HC_EVERIFY,
+				  "'chain/%s' is not a log segment (chain/ "
+				  "holds only segments and torn/): refusing "
+				  "to write; run 'hozen verify'",
+				  hc_reader_chain_dir(r)->strays[0]);
+		goto out;
+	}
 	while ((rc = hc_reader_next(r, &rec)) == 1) {
 		if (rec.seq != log->next_seq ||
 		    CRYPTO_memcmp(rec.prev, log->last_hash, HC_HASH_LEN)) {
@@ -1077,18 +1274,16 @@ int hc_log_open(hc_log **out, int storefd, const struct hc_log_options *opts,
 			 torn.segment, torn.offset);
 	}
 	hc_segment_name(log->seg_first, name);
-	log->segfd = openat(log->chainfd, name,
-			    O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-	if (log->segfd < 0) {
-		rc = hc_error_set(HC_ESYS,
-				  "cannot open 'chain/%s' for "
-				  "appending",
-				  name);
-		goto fail;
-	}
-	if (fstat(log->segfd, &st) < 0) {
-		rc = hc_error_set(HC_ESYS, "cannot stat 'chain/%s'", name);
-		goto fail;
+	{
+		char shown[48];
+
+		snprintf(shown, sizeof(shown), "chain/%s", name);
+		rc = hc_open_regular_as(log->chainfd, name, shown,
+					O_WRONLY | O_APPEND, &log->segfd, &st);
+		if (rc < 0) {
+			log->segfd = -1;
+			goto fail;
+		}
 	}
 	log->seg_bytes = (uint64_t)st.st_size;
 	log->reserved = log->seg_bytes;
@@ -1147,7 +1342,7 @@ int hc_log_create(int storefd, const hc_actor *actor, json_t *fields)
 	if (rc == 0) {
 		hc_segment_name(0, name);
 		snprintf(path, sizeof(path), "%s/%s", HC_CHAIN_DIR, name);
-		rc = hc_create_file(storefd, path, tmp.dump, len + 1, 0644);
+		rc = hc_create_file(storefd, path, tmp.dump, len + 1, 0600);
 	}
 	free(tmp.dump);
 	free(body);

@@ -24,6 +24,8 @@ struct hc_store {
 	int fd;
 	char *path;
 	char *origin; /* from the genesis record, read on demand */
+	/* Opened for verification: why HOZEN is not the marker, or NULL. */
+	char *marker_problem;
 };
 
 void hc_checkpoint_name(uint64_t size, char out[64])
@@ -40,9 +42,15 @@ static int make_dirs(int fd)
 	size_t i;
 
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
-		if (mkdirat(fd, dirs[i], 0755) < 0)
+		if (mkdirat(fd, dirs[i], 0700) < 0)
 			return hc_error_set(HC_ESYS, "cannot create '%s'",
 					    dirs[i]);
+	/*
+	 * tree/ is the root of the mount: its users see and may change its
+	 * mode (FORMAT.md section 1); the 0700 store keeps others out.
+	 */
+	if (fchmodat(fd, "tree", 0755, 0) < 0)
+		return hc_error_set(HC_ESYS, "cannot chmod 'tree'");
 	return hc_fsync_dir(fd, ".");
 }
 
@@ -76,7 +84,7 @@ int hc_store_init(const char *path, const struct hc_init_options *opts)
 
 	if (opts)
 		o = *opts;
-	if (mkdir(path, 0755) < 0) {
+	if (mkdir(path, 0700) < 0) {
 		if (errno != EEXIST)
 			return hc_error_set(HC_ESYS, "cannot create '%s'",
 					    path);
@@ -89,6 +97,11 @@ int hc_store_init(const char *path, const struct hc_init_options *opts)
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return hc_error_set(HC_ESYS, "cannot open '%s'", path);
+	/* An empty directory given to us becomes private too. */
+	if (fchmod(fd, 0700) < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot chmod '%s'", path);
+		goto out;
+	}
 	rc = make_dirs(fd);
 	if (rc < 0)
 		goto out;
@@ -121,7 +134,7 @@ int hc_store_init(const char *path, const struct hc_init_options *opts)
 
 		rc = n > 0 && (size_t)n < sizeof(line)
 			     ? hc_create_file(fd, HC_KEY_VKEY, line, (size_t)n,
-					      0644)
+					      0400)
 			     : hc_error_set(HC_EINVAL, "verifier key too long");
 	}
 	if (rc < 0)
@@ -150,7 +163,7 @@ int hc_store_init(const char *path, const struct hc_init_options *opts)
 		goto out;
 	/* The marker last: a store without it was never completed. */
 	rc = hc_create_file(fd, HC_MARKER, MARKER_TEXT, strlen(MARKER_TEXT),
-			    0644);
+			    0400);
 	if (rc < 0)
 		goto out;
 	/* Seal the genesis so that a new store verifies. */
@@ -174,10 +187,69 @@ out:
 
 /* ---------------------------------------------------------------- open */
 
-int hc_store_open(hc_store **out, const char *path)
+/*
+ * Check the marker.  A missing marker is not a store (HC_ENOENT); one
+ * that is not exactly MARKER_TEXT, or not a regular file, is a store that
+ * fails verification: for verification *problem gets why (malloc'd),
+ * otherwise HC_EVERIFY.  A marker of another format is HC_EFORMAT.
+ */
+static int check_marker(hc_store *s, const char *path, int verify)
+{
+	static const char head[] = "hozen store\nformat ";
+	char *marker = NULL, why[256];
+	size_t len = 0;
+	int rc;
+
+	rc = hc_read_file(s->fd, HC_MARKER, 4096, &marker, &len);
+	if (rc == HC_ENOENT)
+		return hc_error_set(
+			HC_ENOENT,
+			"'%s' is not a hozen store (no '%s' marker; "
+			"create one with 'hozen init')",
+			path, HC_MARKER);
+	if (rc == HC_EFORMAT) {
+		snprintf(why, sizeof(why), "%s", hc_error_message());
+	} else if (rc < 0) {
+		return hc_error_prefix(rc, "'%s'", path);
+	} else if (len == strlen(MARKER_TEXT) &&
+		   !memcmp(marker, MARKER_TEXT, len)) {
+		free(marker);
+		return 0;
+	} else if (len > strlen(head) && !memcmp(marker, head, strlen(head)) &&
+		   marker[strlen(head)] >= '1' && marker[strlen(head)] <= '9' &&
+		   strcmp(marker + strlen(head), "1\n") != 0 &&
+		   strspn(marker + strlen(head), "0123456789") + 1 ==
+			   len - strlen(head) &&
+		   marker[len - 1] == '\n') {
+		rc = hc_error_set(HC_EFORMAT,
+				  "'%s/%s': a store of format %.*s, which this "
+				  "hozen (format %d) cannot read",
+				  path, HC_MARKER,
+				  (int)(len - strlen(head) - 1),
+				  marker + strlen(head), HC_FORMAT_VERSION);
+		free(marker);
+		return rc;
+	} else {
+		snprintf(why, sizeof(why),
+			 "'%s' is not the marker of FORMAT.md section 1 "
+			 "(exactly \"hozen store\\nformat 1\\n\")",
+			 HC_MARKER);
+	}
+	free(marker);
+	if (!verify)
+		return hc_error_set(HC_EVERIFY,
+				    "'%s': %s; refusing to use it (run 'hozen "
+				    "verify')",
+				    path, why);
+	s->marker_problem = strdup(why);
+	if (!s->marker_problem)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int store_open(hc_store **out, const char *path, int verify)
 {
 	hc_store *s;
-	char *marker = NULL;
 	int rc;
 
 	s = calloc(1, sizeof(*s));
@@ -196,31 +268,29 @@ int hc_store_open(hc_store **out, const char *path)
 		rc = hc_error_set(HC_ENOMEM, "out of memory");
 		goto fail;
 	}
-	rc = hc_read_file(s->fd, HC_MARKER, 4096, &marker, NULL);
-	if (rc == HC_ENOENT) {
-		rc = hc_error_set(HC_ENOENT,
-				  "'%s' is not a hozen store (no '%s' marker; "
-				  "create one with 'hozen init')",
-				  path, HC_MARKER);
+	rc = check_marker(s, path, verify);
+	if (rc < 0)
 		goto fail;
-	}
-	if (rc < 0) {
-		rc = hc_error_prefix(rc, "'%s'", path);
-		goto fail;
-	}
-	if (strcmp(marker, MARKER_TEXT) != 0) {
-		rc = hc_error_set(HC_EFORMAT,
-				  "'%s/%s': not a hozen store of format %d",
-				  path, HC_MARKER, HC_FORMAT_VERSION);
-		goto fail;
-	}
-	free(marker);
 	*out = s;
 	return 0;
 fail:
-	free(marker);
 	hc_store_free(s);
 	return rc;
+}
+
+int hc_store_open(hc_store **out, const char *path)
+{
+	return store_open(out, path, 0);
+}
+
+int hc_store_open_verify(hc_store **out, const char *path)
+{
+	return store_open(out, path, 1);
+}
+
+const char *hc_store_marker_problem(const hc_store *s)
+{
+	return s->marker_problem;
 }
 
 int hc_store_fd(const hc_store *s)
@@ -315,6 +385,7 @@ void hc_store_free(hc_store *s)
 		close(s->fd);
 	free(s->path);
 	free(s->origin);
+	free(s->marker_problem);
 	free(s);
 }
 
@@ -348,7 +419,7 @@ int hc_store_checkpoint(hc_log *log, const hc_key *key, const char *origin,
 		return rc;
 	hc_checkpoint_name(res.size, res.path);
 	rc = hc_atomic_write(hc_log_storefd(log), res.path, ck->text,
-			     strlen(ck->text), 0644);
+			     strlen(ck->text), 0400);
 	hc_checkpoint_free(ck);
 	if (rc == 0 && out)
 		*out = res;
@@ -432,7 +503,7 @@ static int rewrite_missing(hc_store *s, const hc_key *key, const char *origin,
 						NULL, key);
 		if (rc == 0)
 			rc = hc_atomic_write(s->fd, path, ck->text,
-					     strlen(ck->text), 0644);
+					     strlen(ck->text), 0400);
 		hc_checkpoint_free(ck);
 		ck = NULL;
 		if (rc < 0)

@@ -233,32 +233,88 @@ int hc_atomic_write(int dirfd, const char *path, const void *buf, size_t len,
 	return hc_fsync_dir(dirfd, dir);
 }
 
+/* What a file that is not a regular file is, for messages. */
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	if (S_ISLNK(mode))
+		return "a symbolic link";
+	return "not a file";
+}
+
+int hc_open_regular(int dirfd, const char *path, int flags, int *fd_out,
+		    struct stat *st_out)
+{
+	return hc_open_regular_as(dirfd, path, path, flags, fd_out, st_out);
+}
+
+int hc_open_regular_as(int dirfd, const char *path, const char *name, int flags,
+		       int *fd_out, struct stat *st_out)
+{
+	struct stat st;
+	int fd, fl, rc;
+
+	fd = openat(dirfd, path, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return hc_error_set(HC_ENOENT, "'%s' does not exist",
+					    name);
+		if (errno == ELOOP)
+			return hc_error_set(HC_EFORMAT,
+					    "'%s' is a symbolic link", name);
+		if (errno == ENXIO || errno == EISDIR) {
+			/* A FIFO without reader, a socket, a directory. */
+			if (fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				return hc_error_set(HC_EFORMAT,
+						    "'%s' is not a regular "
+						    "file (%s)",
+						    name,
+						    file_kind(st.st_mode));
+		}
+		return hc_error_set(HC_ESYS, "cannot open '%s'", name);
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot stat '%s'", name);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = hc_error_set(HC_EFORMAT, "'%s' is not a regular file (%s)",
+				  name, file_kind(st.st_mode));
+		goto fail;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot open '%s'", name);
+		goto fail;
+	}
+	if (st_out)
+		*st_out = st;
+	*fd_out = fd;
+	return 0;
+fail:
+	close(fd);
+	return rc;
+}
+
 int hc_read_file(int dirfd, const char *path, size_t max, char **out,
 		 size_t *len_out)
 {
 	struct stat st;
 	char *buf = NULL;
-	int fd, rc = 0;
+	int fd, rc;
 
-	fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return hc_error_set(HC_ENOENT, "'%s' does not exist",
-					    path);
-		if (errno == ELOOP)
-			return hc_error_set(HC_EFORMAT,
-					    "'%s' is a symbolic link", path);
-		return hc_error_set(HC_ESYS, "cannot open '%s'", path);
-	}
-	if (fstat(fd, &st) < 0) {
-		rc = hc_error_set(HC_ESYS, "cannot stat '%s'", path);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = hc_error_set(HC_EFORMAT, "'%s' is not a regular file",
-				  path);
-		goto out;
-	}
+	rc = hc_open_regular(dirfd, path, O_RDONLY, &fd, &st);
+	if (rc < 0)
+		return rc;
 	if ((uint64_t)st.st_size > max) {
 		rc = hc_error_set(HC_EFORMAT,
 				  "'%s' is too large (%lld bytes, at most %zu)",
@@ -296,8 +352,7 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* If name is 20 decimal digits and suffix, its number in *n. */
-static int numbered_name(const char *name, const char *suffix, uint64_t *n)
+int hc_numbered_name(const char *name, const char *suffix, uint64_t *n)
 {
 	size_t i;
 
@@ -331,7 +386,7 @@ int hc_list_numbered(int dirfd, const char *suffix, uint64_t **out,
 		return hc_error_set(HC_ESYS, "cannot read the directory");
 	}
 	while ((de = readdir(d))) {
-		if (!numbered_name(de->d_name, suffix, &num))
+		if (!hc_numbered_name(de->d_name, suffix, &num))
 			continue;
 		if (n == cap) {
 			uint64_t *nv;

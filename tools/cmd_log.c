@@ -96,24 +96,45 @@ static int confidential(const hc_record *rec)
 	return 0;
 }
 
+/* A string member printed safely (a process names itself as it likes). */
+static char *safe(const char *s)
+{
+	return term_safe(s ? s : "?", strlen(s ? s : "?"), 1);
+}
+
 static void print_row(const hc_record *rec)
 {
 	json_t *actor = json_object_get(rec->json, "actor");
-	const char *time =
-		json_string_value(json_object_get(rec->json, "time"));
-	const char *comm = json_string_value(json_object_get(actor, "comm"));
-	char who[128], *d = details(rec->json);
+	char *time =
+		safe(json_string_value(json_object_get(rec->json, "time")));
+	char *comm = safe(json_string_value(json_object_get(actor, "comm")));
+	char *type = safe(rec->type);
+	char *who = NULL, *d = details(rec->json), *sd = NULL;
+	size_t wn = (comm ? strlen(comm) : 1) + 64;
+	int n = -1;
 
-	snprintf(who, sizeof(who),
-		 "uid=%" JSON_INTEGER_FORMAT " pid=%" JSON_INTEGER_FORMAT " %s",
-		 json_integer_value(json_object_get(actor, "uid")),
-		 json_integer_value(json_object_get(actor, "pid")),
-		 comm ? comm : "?");
+	/* The details are JSON: its escapes stay, what it leaves raw not. */
+	if (d)
+		sd = term_safe(d, strlen(d), 0);
+	who = malloc(wn);
+	if (who)
+		n = snprintf(who, wn,
+			     "uid=%" JSON_INTEGER_FORMAT
+			     " pid=%" JSON_INTEGER_FORMAT " %s",
+			     json_integer_value(json_object_get(actor, "uid")),
+			     json_integer_value(json_object_get(actor, "pid")),
+			     comm ? comm : "?");
 	printf("%-6" PRIu64 " %-30s %-11s %-28s %s%s\n", rec->seq,
-	       time ? time : "?", rec->type, who,
+	       time ? time : "?", type ? type : "?",
+	       n >= 0 && (size_t)n < wn ? who : "?",
 	       confidential(rec) ? "[confidential: values hashed] " : "",
-	       d ? d : "");
+	       sd ? sd : "");
+	free(who);
+	free(sd);
 	free(d);
+	free(type);
+	free(comm);
+	free(time);
 }
 
 int cmd_log(int argc, char **argv)

@@ -16,22 +16,31 @@ static const char verify_help[] =
 	"usage: hozen verify [OPTIONS] STORE\n"
 	"       hozen verify --proof FILE --key KEY [--checkpoint FILE]\n"
 	"\n"
-	"Verify a store: the genesis record and key, every record's syntax,\n"
-	"seq and link to its predecessor, every checkpoint's signature and\n"
-	"Merkle root, that the latest checkpoint seals the whole log, and\n"
-	"that case.json is the case the chain's case records give, and\n"
+	"Verify a store: the marker, the genesis record and key (and the\n"
+	"key files), every record's syntax, seq and link to its\n"
+	"predecessor, the segments' names, every checkpoint's signature\n"
+	"and Merkle root, that the latest checkpoint seals the whole log,\n"
+	"the recovery copies of torn lines, that no one else can change\n"
+	"the store (modes), that case.json is the case the chain's case\n"
+	"records give and the case documents are those they name, and\n"
 	"that every file version the chain names is in git with its\n"
 	"SHA-256, every commit covers the records it claims, and the live\n"
 	"tree holds each file's last version.\n"
 	"The verdict is VALID, UNSEALED (every record verifies but the\n"
 	"last ones are not covered by a signed checkpoint) or INVALID, with\n"
-	"the first failing seq or checkpoint and why.\n"
+	"every problem found: the seq or checkpoint, where and why.\n"
+	"\n"
+	"A store alone cannot show that its tail was cut off together\n"
+	"with the checkpoints after it: keep a checkpoint outside the store\n"
+	"('hozen checkpoint --out FILE') and give it with --trusted.\n"
 	"\n"
 	"With --proof, verify an inclusion or consistency proof made by\n"
 	"'hozen prove' offline, against the verifier key KEY alone.\n"
 	"\n"
 	"  -k, --key FILE          trusted verifier key (signed-note vkey or\n"
 	"                          PEM); default: the store's own key\n"
+	"  -t, --trusted FILE      a checkpoint kept outside the store: the\n"
+	"                          log must extend it (no rollback)\n"
 	"  -u, --allow-unsealed    an unsealed tail is not a failure\n"
 	"  -j, --json              print the report as JSON\n"
 	"  -P, --proof FILE        verify this proof document\n"
@@ -53,34 +62,52 @@ static const char *verdict_name(enum hc_verdict v)
 	}
 }
 
+/* A JSON string of s, made valid UTF-8 (a planted name may not be). */
+static json_t *jtext(const char *s)
+{
+	char *safe = term_safe(s, strlen(s), 0);
+	json_t *j = safe ? json_string(safe) : NULL;
+
+	free(safe);
+	return j ? j : json_string("?");
+}
+
+static json_t *finding_json(const struct hc_finding *f)
+{
+	return json_pack("{s:o,s:o,s:o,s:o}", "seq",
+			 f->seq >= 0 ? json_integer(f->seq) : json_null(),
+			 "checkpoint",
+			 f->checkpoint ? json_integer((json_int_t)f->checkpoint)
+				       : json_null(),
+			 "where", jtext(f->where), "reason", jtext(f->reason));
+}
+
 static void print_json(const char *path, const struct hc_verify_report *r,
 		       const struct case_verify_report *cr,
-		       const struct fs_verify_report *fr)
+		       const struct fs_verify_report *fr, hc_findings *fs)
 {
 	char root[HC_HEX_LEN + 1];
-	json_t *j, *failure = json_null(), *kase = json_null();
+	json_t *j, *failure = json_null(), *kase = json_null(), *list;
+	size_t i;
 
 	hc_hex(r->root, HC_HASH_LEN, root);
-	if (r->verdict == HC_INVALID)
-		failure = json_pack(
-			"{s:o,s:o,s:s,s:s}", "seq",
-			r->fail_seq >= 0 ? json_integer(r->fail_seq)
-					 : json_null(),
-			"checkpoint",
-			r->fail_checkpoint
-				? json_integer((json_int_t)r->fail_checkpoint)
-				: json_null(),
-			"where", r->where, "reason", r->reason);
-	j = json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:b,s:o}", "verdict",
-		      verdict_name(r->verdict), "store", path, "records",
+	if (r->verdict == HC_INVALID && hc_findings_kept(fs) > 0)
+		failure = finding_json(hc_findings_get(fs, 0));
+	list = json_array();
+	for (i = 0; list && i < hc_findings_kept(fs); i++)
+		json_array_append_new(list,
+				      finding_json(hc_findings_get(fs, i)));
+	j = json_pack("{s:s,s:o,s:I,s:I,s:I,s:s,s:b,s:o}", "verdict",
+		      verdict_name(r->verdict), "store", jtext(path), "records",
 		      (json_int_t)r->records, "sealed", (json_int_t)r->sealed,
 		      "checkpoints", (json_int_t)r->checkpoints, "root", root,
 		      "torn", r->torn, "failure", failure);
 	if (cr)
-		kase = json_pack("{s:b,s:I,s:s?,s:s?}", "ok", cr->ok, "records",
+		kase = json_pack("{s:b,s:I,s:o,s:o}", "ok", cr->ok, "records",
 				 (json_int_t)cr->records, "field",
-				 cr->ok ? NULL : cr->field, "reason",
-				 cr->ok ? NULL : cr->reason);
+				 cr->ok ? json_null() : jtext(cr->field),
+				 "reason",
+				 cr->ok ? json_null() : jtext(cr->reason));
 	if (j)
 		json_object_set_new(j, "case", kase);
 	if (j)
@@ -92,28 +119,49 @@ static void print_json(const char *path, const struct hc_verify_report *r,
 				       "live_files", (json_int_t)fr->files)
 			   : json_null());
 	if (j)
+		json_object_set_new(
+			j, "problems",
+			json_integer((json_int_t)hc_findings_count(fs)));
+	if (j)
+		json_object_set_new(j, "findings", list);
+	else
+		json_decref(list);
+	if (j)
 		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	putchar('\n');
 	json_decref(j);
 }
 
+/* Print s safely for a terminal. */
+static void put_safe(const char *s)
+{
+	char *safe = term_safe(s, strlen(s), 1);
+
+	fputs(safe ? safe : "?", stdout);
+	free(safe);
+}
+
 static void print_text(const char *path, const struct hc_verify_report *r,
 		       const struct case_verify_report *cr,
-		       const struct fs_verify_report *fr)
+		       const struct fs_verify_report *fr, hc_findings *fs)
 {
 	char root[HC_HEX_LEN + 1];
+	size_t i, n = hc_findings_count(fs);
 
 	hc_hex(r->root, HC_HASH_LEN, root);
-	printf("store:        %s\n", path);
-	if (r->verdict == HC_INVALID)
-		printf("records:      %" PRIu64 " read before the failure\n",
+	printf("store:        ");
+	put_safe(path);
+	putchar('\n');
+	if (!r->chain_intact)
+		printf("records:      %" PRIu64 " read before the chain "
+		       "broke\n",
 		       r->records);
 	else
 		printf("records:      %" PRIu64 "\n", r->records);
 	printf("checkpoints:  %zu verified\n", r->checkpoints);
 	printf("sealed:       %" PRIu64 " of %" PRIu64 " records\n", r->sealed,
 	       r->records);
-	if (r->verdict != HC_INVALID)
+	if (r->chain_intact)
 		printf("root:         %s\n", root);
 	if (cr && cr->ok && cr->records == 0)
 		printf("case:         no case records\n");
@@ -136,15 +184,36 @@ static void print_text(const char *path, const struct hc_verify_report *r,
 		       r->sealed, r->records - 1);
 		break;
 	case HC_INVALID:
-		printf("verdict:      INVALID");
-		if (r->fail_seq >= 0)
-			printf(" at seq %" PRId64, r->fail_seq);
-		if (r->fail_checkpoint)
-			printf("%s checkpoint %" PRIu64,
-			       r->fail_seq >= 0 ? "," : " at",
-			       r->fail_checkpoint);
-		printf("\n  where:      %s\n  reason:     %s\n", r->where,
-		       r->reason);
+		printf("verdict:      INVALID: %zu problem%s\n", n,
+		       n == 1 ? "" : "s");
+		for (i = 0; i < hc_findings_kept(fs); i++) {
+			const struct hc_finding *f = hc_findings_get(fs, i);
+
+			char label[32], at[64] = "";
+			int n1 = 0;
+
+			snprintf(label, sizeof(label), "problem %zu:", i + 1);
+			if (f->seq >= 0)
+				n1 = snprintf(at, sizeof(at), "seq %" PRId64,
+					      f->seq);
+			if (f->checkpoint && n1 >= 0 && (size_t)n1 < sizeof(at))
+				snprintf(at + n1, sizeof(at) - (size_t)n1,
+					 "%scheckpoint %" PRIu64,
+					 f->seq >= 0 ? ", " : "",
+					 f->checkpoint);
+			if (at[0])
+				printf("%-14s%s", label, at);
+			else
+				printf("%s", label);
+			printf("\n  where:      ");
+			put_safe(f->where);
+			printf("\n  reason:     ");
+			put_safe(f->reason);
+			putchar('\n');
+		}
+		if (hc_findings_kept(fs) < n)
+			printf("(%zu more problems not shown)\n",
+			       n - hc_findings_kept(fs));
 		break;
 	}
 }
@@ -197,10 +266,23 @@ out:
 	return rc;
 }
 
+/* Read a file the user named for an option; exit 2 when it cannot be. */
+static int read_named(const char *opt, const char *path, size_t max, char **out,
+		      size_t *len)
+{
+	int rc = hc_read_file(AT_FDCWD, path, max, out, len);
+
+	if (rc < 0)
+		return hc_error_prefix(rc == HC_EVERIFY ? HC_EFORMAT : rc, "%s",
+				       opt);
+	return 0;
+}
+
 int cmd_verify(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"key", required_argument, NULL, 'k'},
+		{"trusted", required_argument, NULL, 't'},
 		{"allow-unsealed", no_argument, NULL, 'u'},
 		{"json", no_argument, NULL, 'j'},
 		{"proof", required_argument, NULL, 'P'},
@@ -213,16 +295,24 @@ int cmd_verify(int argc, char **argv)
 	struct case_verify_report crep;
 	struct fs_verify_report frep;
 	const char *key_path = NULL, *proof = NULL, *ckpt = NULL;
+	const char *trusted = NULL;
+	const struct hc_finding *first;
 	case_replay *replay = NULL;
+	hc_findings *findings = NULL;
 	hc_store *s = NULL;
 	hc_key *key = NULL;
-	int json = 0, have_case = 0, have_files = 0, c, rc;
+	char *trusted_text = NULL;
+	size_t trusted_len = 0;
+	int json = 0, have_case = 0, have_files = 0, c, rc, ex;
 
-	while ((c = getopt_long(argc, argv, "k:ujP:c:h", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "k:t:ujP:c:h", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'k':
 			key_path = optarg;
+			break;
+		case 't':
+			trusted = optarg;
 			break;
 		case 'u':
 			opts.allow_unsealed = 1;
@@ -245,60 +335,83 @@ int cmd_verify(int argc, char **argv)
 	if (proof) {
 		if (optind != argc)
 			return fail_usage("verify", "--proof takes no STORE");
+		if (trusted)
+			return fail_usage("verify", "--trusted goes with a "
+						    "STORE, not --proof "
+						    "(--checkpoint pins a "
+						    "proof)");
 		return verify_proof(proof, key_path, ckpt);
 	}
 	if (ckpt)
 		return fail_usage("verify", "--checkpoint goes with --proof");
 	if (optind + 1 != argc)
 		return fail_usage("verify", "expected one STORE argument");
-	if (key_path) {
+	rc = hc_findings_new(&findings);
+	if (rc == 0 && key_path) {
 		rc = hc_key_load_public(&key, key_path, NULL);
-		if (rc < 0)
-			return fail_hc(rc == HC_EVERIFY ? HC_EFORMAT : rc);
+		if (rc == HC_EVERIFY)
+			rc = HC_EFORMAT;
 		opts.trusted_key = key;
 	}
-	rc = case_replay_new(&replay);
+	if (rc == 0 && trusted)
+		rc = read_named("--trusted", trusted, 1u << 16, &trusted_text,
+				&trusted_len);
+	opts.trusted_checkpoint = trusted_text;
+	opts.trusted_checkpoint_len = trusted_len;
+	opts.findings = findings;
 	if (rc == 0)
-		rc = hc_store_open(&s, argv[optind]);
+		rc = case_replay_new(&replay);
+	if (rc == 0)
+		rc = hc_store_open_verify(&s, argv[optind]);
 	opts.on_record = case_replay_on_record;
 	opts.ctx = replay;
 	if (rc == 0)
 		rc = hc_verify_store(s, &opts, &rep);
-	if (rc == 0 && rep.verdict != HC_INVALID) {
-		rc = case_replay_verify(replay, hc_store_fd(s), &crep);
+	/* Nobody else may change the store (FORMAT.md section 1). */
+	if (rc == 0)
+		rc = hc_store_check_modes(s, findings);
+	/* The case and the files need the whole chain to mean anything. */
+	if (rc == 0 && rep.chain_intact && !rep.on_record_failed) {
+		rc = case_replay_verify(replay, hc_store_fd(s), findings,
+					&crep);
 		have_case = rc == 0;
 	}
-	if (have_case && !crep.ok) {
-		rep.verdict = HC_INVALID;
-		rep.fail_seq = -1;
-		rep.fail_checkpoint = 0;
-		snprintf(rep.where, sizeof(rep.where), "case.json");
-		snprintf(rep.reason, sizeof(rep.reason), "%s", crep.reason);
-	}
-	if (rc == 0 && rep.verdict != HC_INVALID) {
+	if (rc == 0 && rep.chain_intact && !hc_store_marker_problem(s)) {
 		/* The files: versions in git, commits, the live tree. */
-		rc = fs_verify(argv[optind], NULL, &frep);
+		rc = fs_verify(argv[optind], findings, &frep);
 		have_files = rc == 0;
 	}
-	if (have_files && !frep.ok) {
-		rep.verdict = HC_INVALID;
-		rep.fail_seq = frep.fail_seq;
-		rep.fail_checkpoint = 0;
-		snprintf(rep.where, sizeof(rep.where), "%s", frep.where);
-		snprintf(rep.reason, sizeof(rep.reason), "%s", frep.reason);
+	if (rc < 0) {
+		ex = fail_hc(rc);
+		goto out;
 	}
+	/* Every problem makes it INVALID; the first is the failure. */
+	if (hc_findings_count(findings) > 0) {
+		rep.verdict = HC_INVALID;
+		first = hc_findings_get(findings, 0);
+		if (first) {
+			rep.fail_seq = first->seq;
+			rep.fail_checkpoint = first->checkpoint;
+			snprintf(rep.where, sizeof(rep.where), "%s",
+				 first->where);
+			snprintf(rep.reason, sizeof(rep.reason), "%s",
+				 first->reason);
+		}
+	}
+	if (json)
+		print_json(argv[optind], &rep, have_case ? &crep : NULL,
+			   have_files ? &frep : NULL, findings);
+	else
+		print_text(argv[optind], &rep, have_case ? &crep : NULL,
+			   have_files ? &frep : NULL, findings);
+	ex = rep.verdict == HC_VALID ? EXIT_OK : EXIT_INVALID;
+out:
 	case_replay_free(replay);
 	hc_store_free(s);
 	hc_key_free(key);
-	if (rc < 0)
-		return fail_hc(rc);
-	if (json)
-		print_json(argv[optind], &rep, have_case ? &crep : NULL,
-			   have_files ? &frep : NULL);
-	else
-		print_text(argv[optind], &rep, have_case ? &crep : NULL,
-			   have_files ? &frep : NULL);
-	return rep.verdict == HC_VALID ? EXIT_OK : EXIT_INVALID;
+	hc_findings_free(findings);
+	free(trusted_text);
+	return ex;
 }
 
 static const char prove_help[] =
@@ -382,7 +495,7 @@ int cmd_prove(int argc, char **argv)
 		size_t n = strlen(doc);
 
 		doc[n] = '\n';
-		rc = hc_atomic_write(AT_FDCWD, output, doc, n + 1, 0644);
+		rc = hc_atomic_write(AT_FDCWD, output, doc, n + 1, 0600);
 		doc[n] = '\0';
 	} else {
 		printf("%s\n", doc);

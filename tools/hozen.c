@@ -110,6 +110,85 @@ int read_passphrase(const char *path, char **out)
 	return 0;
 }
 
+/* Length of the well-formed UTF-8 sequence at s (n > 0), 0 if none. */
+static size_t utf8_len(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	size_t need, k;
+	uint32_t c, min;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] < 0xe0) {
+		need = 1;
+		min = 0x80;
+		c = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] < 0xf0) {
+		need = 2;
+		min = 0x800;
+		c = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] < 0xf5) {
+		need = 3;
+		min = 0x10000;
+		c = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < need + 1)
+		return 0;
+	for (k = 1; k <= need; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[k] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return need + 1;
+}
+
+char *term_safe(const char *s, size_t n, int backslash)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
+	char *out, *p;
+	size_t i = 0, k;
+	uint32_t c;
+
+	/* At most 6 bytes ("\u009f") for each byte of input. */
+	out = malloc(6 * n + 1);
+	if (!out)
+		return NULL;
+	p = out;
+	while (i < n) {
+		k = utf8_len(u + i, n - i, &c);
+		if (k == 0 || c < 0x20 || c == 0x7f) {
+			*p++ = '\\';
+			*p++ = 'x';
+			*p++ = hex[u[i] >> 4];
+			*p++ = hex[u[i] & 15];
+			i++;
+		} else if (c >= 0x80 && c <= 0x9f) {
+			memcpy(p, "\\u00", 4);
+			p += 4;
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 15];
+			i += k;
+		} else if (c == '\\' && backslash) {
+			*p++ = '\\';
+			*p++ = '\\';
+			i++;
+		} else {
+			memcpy(p, s + i, k);
+			p += k;
+			i += k;
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
 int parse_u64(const char *s, uint64_t *out)
 {
 	char *end;

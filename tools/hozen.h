@@ -35,6 +35,14 @@ int fail_hc(int code);
 int print_help(const char *help);
 /* Read a passphrase file's first line into a malloc'd string, or NULL. */
 int read_passphrase(const char *path, char **out);
+/*
+ * s[0..n) made safe to print on a terminal (malloc'd, NUL-terminated,
+ * NULL when out of memory): control characters (C0, DEL) and bytes that
+ * are not valid UTF-8 become \xHH, C1 controls \u0080..\u009f, and
+ * with backslash a backslash becomes \\ (leave it out for text that is
+ * JSON already).  The result is valid UTF-8.
+ */
+char *term_safe(const char *s, size_t n, int backslash);
 /* Parse a non-negative decimal seq; 0 ok, -1 not a number. */
 int parse_u64(const char *s, uint64_t *out);
 

@@ -149,9 +149,11 @@ put_bytes()
 		printf -v esc '\\%03o' "$v"
 		all+=$esc
 	done
+	# One scratch file per process: callers may run in parallel.
 	# shellcheck disable=SC2059 # the format is the escaped bytes
-	printf "$all" >"$T/.bytes"
-	dd if="$T/.bytes" of="$f" bs=1 seek="$off" conv=notrunc status=none
+	printf "$all" >"$T/.bytes.$BASHPID"
+	dd if="$T/.bytes.$BASHPID" of="$f" bs=1 seek="$off" conv=notrunc \
+		status=none
 }
 
 # bytes_of FILE OFFSET LENGTH: the bytes as decimal numbers.

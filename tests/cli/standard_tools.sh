@@ -79,8 +79,16 @@ by_hand() {
 example=$src/../data/example.hozen
 by_hand "$example"
 ok $? "FORMAT.md worked example verifies with sha256sum and openssl"
-"$hozen" verify "$example" > /dev/null
+# git keeps no modes: give the copy those of FORMAT.md section 1 (no
+# access for group and others) before hozen verify, which checks them.
+cp -a "$example" "$work/example.hozen"
+chmod -R go-rwx "$work/example.hozen"
+"$hozen" verify "$work/example.hozen" > /dev/null
 ok $? "hozen verify agrees on the worked example"
+chmod 755 "$work/example.hozen"
+"$hozen" verify "$work/example.hozen" > /dev/null
+[ $? -eq 1 ]
+ok $? "hozen verify rejects the example readable by others (exit 1)"
 grep -q "$(sed -n 3p "$example"/checkpoints/00000000000000000004.ckpt)" \
 	"$src/../../docs/FORMAT.md"
 ok $? "FORMAT.md quotes the example's root"

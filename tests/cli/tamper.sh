@@ -29,24 +29,33 @@ mkdir "$R"
 : >"$R/manifest"
 ncase=0
 
-# verdict NAME RC SPEC STORE [VERIFY OPTIONS...]: run 'hozen verify --json'
-# now, judge it at the end (SPEC: see the judgement there).
-verdict()
+# verdict_id ID NAME RC SPEC STORE [VERIFY OPTIONS...]: run 'hozen verify
+# --json' now as case ID, judge it at the end (SPEC: see the judgement
+# there).  Cases are judged in the order of their ids.
+verdict_id()
 {
-	local name=$1 want=$2 spec=$3 store=$4
-	shift 4
-	ncase=$((ncase + 1))
-	"$HOZEN" verify --json "$@" "$store" >"$R/$ncase.out" 2>"$R/$ncase.err"
-	echo $? >"$R/$ncase.rc"
-	printf '%s\t%s\t%s\t%s\n' "$ncase" "$want" "$spec" "$name" \
+	local id=$1 name=$2 want=$3 spec=$4 store=$5
+	shift 5
+	"$HOZEN" verify --json "$@" "$store" >"$R/$id.out" 2>"$R/$id.err"
+	echo $? >"$R/$id.rc"
+	printf '%s\t%s\t%s\t%s\n' "$id" "$want" "$spec" "$name" \
 		>>"$R/manifest"
 }
 
-# fresh NAME: a new copy w/ of the original store, which must verify.
+# verdict NAME RC SPEC STORE [VERIFY OPTIONS...]: the next case.
+verdict()
+{
+	ncase=$((ncase + 1))
+	verdict_id "$ncase" "$@"
+}
+
+# fresh NAME [STORE]: a new copy w/ of the original store (or of STORE),
+# which must verify.  Its checkpoints are made writable for the forger.
 fresh()
 {
 	rm -rf w
-	cp -a orig w
+	cp -a "${2:-orig}" w
+	chmod u+w w/checkpoints/*
 	verdict "$1: the untouched copy verifies" 0 valid w
 }
 
@@ -72,34 +81,56 @@ resign()
 	} >"$ck"
 }
 
+# flip_some STORE FILE OFF LEN MASK SPEC LABEL BASE K: XOR each byte i of
+# STORE/FILE[OFF, OFF+LEN) with i % 2 == K with MASK in turn and verify,
+# as case BASE+i+1; restore the file at the end.
+flip_some()
+{
+	local store=$1 file=$2 off=$3 len=$4 mask=$5 spec=$6 label=$7
+	local base=$8 k=$9 i=0 b last='' lasti='' name
+	for b in $(bytes_of "$store/$file" "$off" "$len"); do
+		if [ $((i % 2)) -ne "$k" ]; then
+			i=$((i + 1))
+			continue
+		fi
+		# Restore the byte before and flip this one.
+		[ -z "$lasti" ] || put_bytes "$store/$file" $((off + lasti)) "$last"
+		put_bytes "$store/$file" $((off + i)) $((b ^ mask))
+		printf -v name '%s: byte %d/%d 0x%02x^0x%02x' "$label" "$i" \
+			"$len" "$b" "$mask"
+		verdict_id $((base + i + 1)) "$name" 1 "$spec" "$store"
+		last=$b
+		lasti=$i
+		i=$((i + 1))
+	done
+	[ -z "$lasti" ] || put_bytes "$store/$file" $((off + lasti)) "$last"
+}
+
 # flip_all STORE FILE LINE MASK SPEC LABEL: XOR each byte of line LINE of
-# STORE/FILE (its newline included) with MASK in turn, and verify.
+# STORE/FILE (its newline included) with MASK in turn, and verify.  Two
+# copies of STORE take every other byte each, in parallel: the machine
+# has two cores and verifying is most of this test's time.
 flip_all()
 {
 	local store=$1 file=$2 line=$3 mask=$4 spec=$5 label=$6
-	local off len i=0 b last name
+	local off len k
 	off=$(line_offset "$store/$file" "$line")
 	len=$(line_length "$store/$file" "$line")
-	for b in $(bytes_of "$store/$file" "$off" "$len"); do
-		# Restore the byte before and flip this one, in one write.
-		if [ $i -eq 0 ]; then
-			put_bytes "$store/$file" "$off" $((b ^ mask))
-		else
-			put_bytes "$store/$file" $((off + i - 1)) "$last" \
-				$((b ^ mask))
-		fi
-		printf -v name '%s: byte %d/%d 0x%02x^0x%02x' "$label" "$i" \
-			"$len" "$b" "$mask"
-		verdict "$name" 1 "$spec" "$store"
-		last=$b
-		i=$((i + 1))
+	for k in 0 1; do
+		rm -rf "$store.$k"
+		cp -a "$store" "$store.$k"
+		flip_some "$store.$k" "$file" "$off" "$len" "$mask" "$spec" \
+			"$label" "$ncase" "$k" &
 	done
-	put_bytes "$store/$file" $((off + len - 1)) "$last"
-	if cmp -s "$store/$file" "orig/$file"; then
+	wait
+	ncase=$((ncase + len))
+	if cmp -s "$store.0/$file" "orig/$file" &&
+		cmp -s "$store.1/$file" "orig/$file"; then
 		ok "$label: the file is restored after the loop"
 	else
 		not_ok "$label: the file is restored after the loop"
 	fi
+	rm -rf "$store.0" "$store.1"
 }
 
 # --------------------------------------------------------------- the store
@@ -398,12 +429,281 @@ origin=$(grep -o '"origin":"[^"]*"' w/$SEG | head -1 | cut -d'"' -f4)
 sed -i "1s|\"origin\":\"$origin\"|\"origin\":\"${origin}0\"|" w/$SEG
 verdict "edit the origin in the genesis: names seq 0" 1 seq:0 w
 
+# ------------------------------------------------- what else a store holds
+
+# A second store with a case document and a recovery copy of a torn line:
+#   0 genesis  1 checkpoint  2 case (issuer.document)  3 note
+#   4 checkpoint  5 recovery (of seq 5, torn and cut)  6 checkpoint
+#   7 note  8 checkpoint
+echo "the order of the public prosecutor, page 1" >order.txt
+h init full &&
+	h case full set issuer.document order.txt &&
+	h note full "order received" &&
+	h checkpoint full &&
+	h note full "this note will be torn" &&
+	truncate -s -1 full/$SEG &&
+	h recover full &&
+	h note full "after the recovery" &&
+	h checkpoint full
+check "build a store with a case document and a recovery copy" [ $? -eq 0 ]
+DOC=case-documents/$(sha256sum <order.txt | cut -c1-64)
+TORN=$(cd full && echo chain/torn/*.torn)
+check "the store has its document and one recovery copy" \
+	test -f "full/$DOC" -a -f "full/$TORN"
+verdict "the store with a document and a torn copy verifies" 0 valid full
+
+fresh "document changed" full
+chmod u+w "w/$DOC"
+echo "page 2" >>"w/$DOC"
+verdict "a case document changed: names it" 1 "where:$DOC,seqnull" w
+
+fresh "document removed" full
+rm "w/$DOC"
+verdict "a case document removed: names it" 1 "where:$DOC,seqnull" w
+
+fresh "document planted" full
+echo "a planted document" >planted
+PLANTED=case-documents/$(sha256sum <planted | cut -c1-64)
+cp planted "w/$PLANTED"
+verdict "a document no case record names: names it" 1 \
+	"where:$PLANTED,reason:references" w
+
+fresh "document misnamed" full
+cp planted w/case-documents/notes.txt
+verdict "a file in case-documents/ not named by its SHA-256: names it" 1 \
+	where:case-documents/notes.txt w
+
+fresh "torn changed" full
+chmod u+w "w/$TORN"
+printf 'x' >>"w/$TORN"
+chmod 400 "w/$TORN"
+verdict "the recovery copy changed: names it and seq 5" 1 \
+	"where:$TORN,seq:5" w
+
+fresh "torn removed" full
+rm "w/$TORN"
+verdict "the recovery copy removed: names it and seq 5" 1 \
+	"where:$TORN,seq:5" w
+
+fresh "torn planted" full
+cp "w/$TORN" w/chain/torn/00000000000000000000-00000000000000000001.torn
+verdict "a file in chain/torn/ no recovery record names: names it" 1 \
+	where:chain/torn/00000000000000000000-00000000000000000001.torn w
+
+fresh "torn mode" full
+chmod 0444 "w/$TORN"
+verdict "the recovery copy 0444: names it" 1 "where:$TORN,reason:0400" w
+
+fresh "signing.pub other" full
+cp other/keys/signing.pub w/keys/signing.pub
+verdict "keys/signing.pub of another store: names it" 1 \
+	where:keys/signing.pub,seqnull w
+
+fresh "signing.pub garbage" full
+rm w/keys/signing.pub
+echo "not a key" >w/keys/signing.pub
+verdict "keys/signing.pub garbled: names it" 1 where:keys/signing.pub w
+
+fresh "signing.pub removed" full
+rm w/keys/signing.pub
+verdict "keys/signing.pub removed: names it (exit 1, not 2)" 1 \
+	where:keys/signing.pub w
+
+fresh "every problem" full
+rm "w/$DOC" "w/$TORN" w/keys/signing.pub
+verdict "three problems: every one in the report" 1 \
+	"problems:3,where:keys/signing.pub,finding:$DOC,finding:$TORN" w
+
+# The chain directory: segments are named by their first seq; an empty
+# segment is only the last, named for the next seq (a crash between
+# starting it and appending to it); nothing else is there.
+fresh "far segment"
+: >w/chain/00000000000000009999.log
+verdict "an empty segment under a far name: names it" 1 \
+	where:chain/00000000000000009999.log w
+snapshot w >before
+"$HOZEN" note w "lands in the planted segment" >/dev/null 2>&1
+rc=$?
+snapshot w >after
+check "an empty segment under a far name: note refuses" [ $rc -ne 0 ]
+check "an empty segment under a far name: note writes nothing" \
+	cmp -s before after
+
+fresh "next segment"
+: >w/chain/00000000000000000012.log
+chmod 600 w/chain/00000000000000000012.log
+verdict "an empty last segment named for the next seq verifies" 0 valid w
+h note w "into the new segment" && h checkpoint w
+check "a note and a checkpoint land in it" \
+	[ "$(wc -l <w/chain/00000000000000000012.log)" = 2 ]
+verdict "and the store verifies" 0 valid w
+
+fresh "empty middle segment"
+: >w/chain/00000000000000000012.log
+: >w/chain/00000000000000000013.log
+verdict "an empty segment that is not the last: names it" 1 \
+	where:chain/00000000000000000012.log w
+
+fresh "stray"
+echo "notes" >w/chain/notes.txt
+verdict "a file in chain/ that is not a segment: names it" 1 \
+	where:chain/notes.txt,seqnull w
+snapshot w >before
+"$HOZEN" note w "beside a stray" >/dev/null 2>&1
+rc=$?
+snapshot w >after
+check "a file in chain/ that is not a segment: note refuses" [ $rc -ne 0 ]
+check "a file in chain/ that is not a segment: note writes nothing" \
+	cmp -s before after
+
+# Records that are JSON with the right members but not written as
+# FORMAT.md section 2.2 says, resealed with the store's key (an insider)
+# so that only the format tells.  reseal STORE I: relink the records
+# after index I, put the new roots in every checkpoint, sign them again.
+reseal()
+{
+	"$PYTHON" - "$1/$SEG" "$2" "$1/checkpoints" <<'PY'
+import base64, hashlib, os, re, sys
+seg, first, ckdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+lines = open(seg, 'rb').read().split(b'\n')[:-1]
+for i in range(first + 1, len(lines)):
+    h = hashlib.sha256(lines[i - 1]).hexdigest().encode()
+    lines[i] = re.sub(rb'"prev":"[0-9a-fA-F]{64}"', b'"prev":"' + h + b'"',
+                      lines[i], count=1)
+open(seg, 'wb').write(b'\n'.join(lines) + b'\n')
+leaves = [hashlib.sha256(b'\0' + l).digest() for l in lines]
+def mth(d):
+    if len(d) == 1:
+        return d[0]
+    k = 1
+    while 2 * k < len(d):
+        k *= 2
+    return hashlib.sha256(b'\1' + mth(d[:k]) + mth(d[k:])).digest()
+for name in os.listdir(ckdir):
+    path = os.path.join(ckdir, name)
+    body = open(path).read().split('\n')[:3]
+    body[2] = base64.b64encode(mth(leaves[:int(name[:20])])).decode()
+    open(path, 'w').write('\n'.join(body) + '\n\n')
+PY
+	for c in "$1"/checkpoints/*.ckpt; do
+		resign "$c" "$1/keys/signing.key" "$1/keys/signing.vkey" ||
+			return 1
+	done
+}
+
+if command -v openssl >/dev/null; then
+	fresh "reseal"
+	reseal w 0
+	verdict "reseal: relinking and resigning an untouched store" 0 valid w
+
+	fresh "time without nanoseconds"
+	sed -i -E '4s/("time":"[0-9T:-]+)\.[0-9]{9}Z"/\1Z"/' w/$SEG
+	check "time without nanoseconds: seq 3 changed" \
+		grep -q '"seq":3,.*"time":"[0-9T:-]*Z"' w/$SEG
+	reseal w 3
+	verdict "a time without nanoseconds, resealed: names seq 3" 1 \
+		seq:3,reason:nanoseconds w
+
+	fresh "upper-case prev"
+	sed -i -E '5s/"prev":"([0-9a-f]{64})"/"prev":"\U\1"/' w/$SEG
+	check "upper-case prev: seq 4 changed" \
+		grep -q '"seq":4,"prev":"[0-9A-F]*[A-F][0-9A-F]*"' w/$SEG
+	reseal w 4
+	verdict "a prev in upper-case hex, resealed: names seq 4" 1 \
+		seq:4,reason:lower-case w
+
+	fresh "member order"
+	sed -i -E '6s/^\{"v":1,"seq":5,/{"seq":5,"v":1,/' w/$SEG
+	reseal w 5
+	verdict "common members in another order, resealed: names seq 5" 1 \
+		seq:5 w
+
+	# A second signature line by the store's key that does not verify,
+	# beside the good one (FORMAT.md section 4: INVALID).
+	fresh "bad second signature"
+	c12=w/checkpoints/00000000000000000012.ckpt
+	sigline=$(tail -n 1 $c12)
+	sig=$({
+		printf '%s' "${sigline##* }" | base64 -d | head -c 4
+		head -c 64 /dev/zero
+	} | base64 -w0)
+	printf '%s %s\n' "${sigline% *}" "$sig" >>$c12
+	verdict "a bad signature by the store's key beside a good one: ckpt 12" \
+		1 ckpt:12,seqnull w
+else
+	skip "resealed records" "openssl not found"
+fi
+
+fresh "marker"
+chmod u+w w/HOZEN
+printf 'hozen store\nformat 1\n\n' >w/HOZEN
+verdict "HOZEN changed: INVALID (exit 1), names HOZEN" 1 where:HOZEN,seqnull w
+snapshot w >before
+"$HOZEN" note w "into a store with a bad marker" >/dev/null 2>&1
+rc=$?
+snapshot w >after
+check "HOZEN changed: note refuses (exit 1)" [ $rc -eq 1 ]
+check "HOZEN changed: note writes nothing" cmp -s before after
+
+# Modes: nothing in the store may be changed by another user.
+fresh "mode o+w"
+chmod o+w w/checkpoints/00000000000000000007.ckpt
+verdict "a checkpoint writable by others: names it" 1 \
+	where:checkpoints/00000000000000000007.ckpt w
+fresh "mode g+w"
+chmod g+w w/chain
+verdict "chain/ writable by the group: names it" 1 where:chain,seqnull w
+fresh "mode 755"
+chmod 755 w
+verdict "the store directory 0755: INVALID" 1 where:. w
+fresh "mode tree"
+chmod 777 w/tree
+verdict "tree/ keeps its users' modes: 0777 is no finding" 0 valid w
+
+# Rollback: only a checkpoint kept outside the store can tell.
+fresh "rollback"
+"$HOZEN" checkpoint --latest --out "$T/pin12.ckpt" w >/dev/null
+check "checkpoint --latest --out writes the latest checkpoint" \
+	cmp -s "$T/pin12.ckpt" w/checkpoints/00000000000000000012.ckpt
+verdict "--trusted the latest checkpoint: valid" 0 valid w \
+	--trusted "$T/pin12.ckpt"
+rm w/checkpoints/00000000000000000012.ckpt
+sed -i 8,12d w/$SEG
+verdict "rolled back to checkpoint 7: valid without a pin" 0 valid w
+verdict "rolled back to checkpoint 7: --trusted checkpoint 12 says so" 1 \
+	'where:trusted checkpoint,reason:rolled back' w --trusted "$T/pin12.ckpt"
+
+if command -v openssl >/dev/null; then
+	fresh "rewritten"
+	sed -i '10s/"text":"[^"]*"/"text":"nothing happened"/' w/$SEG
+	reseal w 9
+	verdict "rewritten and resealed: valid without a pin" 0 valid w
+	verdict "rewritten and resealed: --trusted checkpoint 12 says so" 1 \
+		'where:trusted checkpoint,reason:rolled back or rewritten' w \
+		--trusted "$T/pin12.ckpt"
+fi
+
+fresh "pins"
+"$HOZEN" checkpoint --latest --out "$T/other.ckpt" other >/dev/null
+verdict "--trusted checkpoint of another store: INVALID" 1 \
+	'where:trusted checkpoint' w --trusted "$T/other.ckpt"
+h note w "after the pin" &&
+	"$HOZEN" checkpoint --out "$T/pin14.ckpt" w >/dev/null
+check "checkpoint --out writes the new checkpoint" \
+	cmp -s "$T/pin14.ckpt" w/checkpoints/00000000000000000014.ckpt
+check "checkpoint --out writes it with mode 0600" \
+	[ "$(stat -c %a "$T/pin14.ckpt")" = 600 ]
+verdict "a log that grew past the pin: valid" 0 valid w \
+	--trusted "$T/pin12.ckpt"
+
 # --------------------------------------------------------------- judgement
 
 # SPEC: alternatives separated by '|', each a comma-separated list of
 #   valid | unsealed | seq:K | ckpt:C | seqnull | alt:K:C | torn |
 #   records:N | sealed:N | where:TEXT | reason:TEXT | noreason:TEXT |
-#   clean (the reason does not repeat its location)
+#   clean (the reason does not repeat its location) | problems:N (the
+#   number of findings, all listed) | finding:TEXT (a finding's where or
+#   reason holds TEXT)
 "$PYTHON" - "$R" >"$R/tap" <<'EOF'
 import json, os, sys
 
@@ -445,9 +745,15 @@ def judge(rep, item):
         return f.get('reason', '').count(f.get('where') or '\0') <= 1
     if k == 'noreason':
         return a not in f.get('reason', '')
+    if k == 'problems':
+        return rep.get('problems') == int(a) == len(rep.get('findings'))
+    if k == 'finding':
+        return any(a in g['where'] or a in g['reason']
+                   for g in rep.get('findings', []))
     raise SystemExit('unknown spec item ' + item)
 
-for entry in open(os.path.join(rdir, 'manifest'), encoding='utf-8'):
+entries = open(os.path.join(rdir, 'manifest'), encoding='utf-8').readlines()
+for entry in sorted(entries, key=lambda e: int(e.split('\t')[0])):
     i, want, spec, name = entry.rstrip('\n').split('\t')
     base = os.path.join(rdir, i)
     rc = int(open(base + '.rc').read())

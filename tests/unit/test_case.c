@@ -188,7 +188,7 @@ static int verify_case(int fd, struct case_verify_report *rep)
 	int rc = case_replay_store(&r, fd);
 
 	if (rc == 0)
-		rc = case_replay_verify(r, fd, rep);
+		rc = case_replay_verify(r, fd, NULL, rep);
 	case_replay_free(r);
 	return rc;
 }

@@ -356,7 +356,7 @@ static void test_private_files(void)
 
 	ok(hc_key_save_private(k, AT_FDCWD, path_in("plain.pem"), NULL) == 0,
 	   "save private key without passphrase");
-	ok(mode_of(path_in("plain.pem")) == 0600, "saved with mode 0600");
+	ok(mode_of(path_in("plain.pem")) == 0400, "saved with mode 0400");
 	ok(hc_read_file(AT_FDCWD, path_in("plain.pem"), 65536, &buf, &len) ==
 			   0 &&
 		   strstr(buf, "-----BEGIN PRIVATE KEY-----"),
@@ -384,7 +384,7 @@ static void test_private_files(void)
 	ok(hc_key_save_private(k, AT_FDCWD, path_in("enc.pem"),
 			       "correct horse") == 0,
 	   "save private key with passphrase");
-	ok(mode_of(path_in("enc.pem")) == 0600, "saved with mode 0600");
+	ok(mode_of(path_in("enc.pem")) == 0400, "saved with mode 0400");
 	ok(hc_read_file(AT_FDCWD, path_in("enc.pem"), 65536, &buf, &len) == 0 &&
 		   strstr(buf, "-----BEGIN ENCRYPTED PRIVATE KEY-----"),
 	   "an encrypted PKCS#8 PEM");
@@ -410,7 +410,7 @@ static void test_private_files(void)
 	ok(chmod(path_in("plain.pem"), 0644) == 0 &&
 		   hc_key_load_private(&l, path_in("plain.pem"),
 				       "example.com/files", NULL) < 0 &&
-		   !l && strstr(hc_error_message(), "chmod 600"),
+		   !l && strstr(hc_error_message(), "chmod go-rwx"),
 	   "0644 private key refused: %s", hc_error_message());
 	ok(chmod(path_in("plain.pem"), 0640) == 0 &&
 		   hc_key_load_private(&l, path_in("plain.pem"),
@@ -457,7 +457,7 @@ static void test_public_files(void)
 		return;
 	ok(hc_key_save_public_pem(k, AT_FDCWD, path_in("pub.pem")) == 0,
 	   "save public PEM");
-	ok(mode_of(path_in("pub.pem")) == 0644, "saved with mode 0644");
+	ok(mode_of(path_in("pub.pem")) == 0400, "saved with mode 0400");
 	ok(hc_key_load_public(&l, path_in("pub.pem"), "example.com/pub") == 0,
 	   "load public PEM");
 	ok(l && hc_key_equal_public(k, l) && !hc_key_has_private(l),

@@ -296,6 +296,19 @@ static void test_lock_and_fields(void)
 	ok(hc_log_append(log, "x", &self, f, NULL) == HC_EINVAL,
 	   "fields: invalid UTF-8 refused: %s", hc_error_message());
 	json_decref(f);
+	/* jansson would write such a name as "": the record would lie. */
+	f = json_object();
+	json_object_set_new_nocheck(f, "\xff\xfe", json_string("x"));
+	ok(hc_log_append(log, "x", &self, f, NULL) == HC_EINVAL,
+	   "fields: a name that is not UTF-8 refused: %s", hc_error_message());
+	json_decref(f);
+	f = json_pack("{s:[{s:i}]}", "list", "ok", 1);
+	json_object_set_new_nocheck(
+		json_array_get(json_object_get(f, "list"), 0), "\xc0\xaf",
+		json_true());
+	ok(hc_log_append(log, "x", &self, f, NULL) == HC_EINVAL,
+	   "fields: such a name deeper down refused: %s", hc_error_message());
+	json_decref(f);
 	fstat(fd, &after);
 	ok(before.st_size == after.st_size && hc_log_size(log) == 2,
 	   "fields: nothing written for refused records");
@@ -342,6 +355,169 @@ static void test_appended(void)
 	hc_record_release(&rec);
 	hc_reader_free(r);
 	hc_store_free(s);
+}
+
+/* Decimal digits of n. */
+static int ndigits(uint64_t n)
+{
+	int d = 1;
+
+	while (n >= 10) {
+		n /= 10;
+		d++;
+	}
+	return d;
+}
+
+/* Size of the (only) segment of store s. */
+static off_t segment_size(hc_store *s)
+{
+	struct stat st;
+
+	if (fstatat(hc_store_fd(s), "chain/00000000000000000000.log", &st, 0) <
+	    0)
+		return -1;
+	return st.st_size;
+}
+
+/*
+ * Append a note whose line is exactly len bytes (without its newline),
+ * knowing that a note with an empty text at seq s is c + digits(s) bytes.
+ * Returns the append's code; *grew gets what the segment grew by.
+ */
+static int append_len(hc_store *s, hc_log *log, size_t c, size_t len, char *pad,
+		      off_t *grew, struct hc_appended *app)
+{
+	uint64_t seq = hc_log_size(log);
+	size_t fixed = c + (size_t)ndigits(seq), t;
+	off_t before = segment_size(s);
+	static hc_actor self;
+	json_t *f;
+	int rc;
+
+	if (len < fixed)
+		return HC_EINVAL;
+	t = len - fixed;
+	memset(pad, 'a', t);
+	pad[t] = '\0';
+	if (!self.pid)
+		hc_actor_self(&self);
+	f = json_pack("{s:s}", "text", pad);
+	rc = f ? hc_log_append(log, "note", &self, f, app) : HC_ENOMEM;
+	json_decref(f);
+	*grew = segment_size(s) - before;
+	return rc;
+}
+
+/* Every record of s reads back in order, each linked to the one before. */
+static int chain_reads_back(hc_store *s, uint64_t n)
+{
+	uint8_t last[HC_HASH_LEN];
+	hc_reader *r = NULL;
+	hc_record rec;
+	uint64_t i = 0;
+	int rc, good = 1;
+
+	memset(&rec, 0, sizeof(rec));
+	if (hc_reader_open(&r, hc_store_fd(s)) < 0)
+		return 0;
+	while ((rc = hc_reader_next(r, &rec)) == 1) {
+		if (rec.seq != i ||
+		    (i > 0 && memcmp(rec.prev, last, HC_HASH_LEN)))
+			good = 0;
+		memcpy(last, rec.hash, HC_HASH_LEN);
+		i++;
+	}
+	if (rc < 0)
+		diag("%s", hc_error_message());
+	hc_record_release(&rec);
+	hc_reader_free(r);
+	return good && rc == 0 && i == n;
+}
+
+/*
+ * The record builder at every length around its thresholds: the buffer
+ * of the line grows at powers of two from 4 KiB (a line and its newline
+ * exactly filling it is the edge), and a line is at most HC_RECORD_MAX
+ * bytes without its newline.  First every length from the shortest note
+ * to 1536 bytes: more than the old builder's 1 KiB of slack, so its
+ * guess of the header's size met every offset in its buffer (and failed
+ * there); then, for each growth point up to the limit, the buffer grown
+ * to just below it, every length in a window around it (narrower for the
+ * large ones: the unit tests also run under valgrind).  Each line must take
+ * exactly its length and a newline and read back with its seq and prev; a line
+ * over the limit is refused with nothing written.
+ */
+static void test_builder_lengths(void)
+{
+	enum { DENSE = 1536, WINDOW = 40, NARROW = 4 };
+	char *pad = malloc(HC_RECORD_MAX + 64);
+	struct hc_appended app;
+	hc_store *s = NULL;
+	hc_log *log = NULL;
+	size_t c, len, edge, w, bad = 0, refused = 0, n;
+	off_t grew;
+	uint64_t probe;
+	int k, rc;
+
+	if (!pad || open_store("builder", &s) < 0 ||
+	    hc_log_open(&log, hc_store_fd(s), NULL, NULL) < 0) {
+		ok(0, "builder: store: %s", hc_error_message());
+		goto out;
+	}
+	/* Asking for a length of digits(seq): an empty text tells c. */
+	probe = hc_log_size(log);
+	rc = append_len(s, log, 0, (size_t)ndigits(probe), pad, &grew, &app);
+	c = (size_t)grew - 1 - (size_t)ndigits(probe);
+	ok(rc == 0 && c > 150,
+	   "builder: a note is %zu bytes and its seq's "
+	   "digits",
+	   c);
+	for (len = c + 4; rc == 0 && len <= DENSE; len++) {
+		rc = append_len(s, log, c, len, pad, &grew, &app);
+		if (rc == 0 && (size_t)grew != len + 1)
+			bad++;
+	}
+	ok(rc == 0 && bad == 0,
+	   "builder: every line of %zu..%d bytes is written whole (%zu "
+	   "wrong)%s%s",
+	   c + 4, DENSE, bad, rc ? ": " : "", rc ? hc_error_message() : "");
+	/* The buffer only grows: each window is met in turn in one log. */
+	for (k = 12; rc == 0 && k <= 20; k++) {
+		/* At 2^20 the buffer's edge is the limit's. */
+		edge = (size_t)1 << k;
+		w = k <= 13 ? WINDOW : NARROW;
+		/* The buffer grown to just below the window. */
+		rc = append_len(s, log, c, edge - 2 * w, pad, &grew, &app);
+		for (len = edge - 1 - w; rc == 0 && len <= edge + w; len++) {
+			n = hc_log_size(log);
+			rc = append_len(s, log, c, len, pad, &grew, &app);
+			if (len > HC_RECORD_MAX) {
+				if (rc != HC_EINVAL || grew != 0 ||
+				    hc_log_size(log) != n)
+					refused++;
+				rc = 0;
+			} else if (rc == 0 && (size_t)grew != len + 1) {
+				bad++;
+			}
+		}
+		ok(rc == 0 && bad == 0,
+		   "builder: every line of %zu..%zu bytes is written whole "
+		   "(%zu wrong)%s%s",
+		   edge - 1 - w, edge + w, bad, rc ? ": " : "",
+		   rc ? hc_error_message() : "");
+	}
+	ok(refused == 0,
+	   "builder: lines over %u bytes are refused, nothing written",
+	   HC_RECORD_MAX);
+	n = hc_log_size(log);
+	ok(hc_log_close(log) == 0 && chain_reads_back(s, n),
+	   "builder: the %zu records read back, linked in order", n);
+	log = NULL;
+out:
+	hc_log_close(log);
+	hc_store_free(s);
+	free(pad);
 }
 
 static void test_full_disk(void)
@@ -407,6 +583,7 @@ int main(void)
 	test_torn();
 	test_lock_and_fields();
 	test_appended();
+	test_builder_lengths();
 	test_full_disk();
 	tap_rmrf(base);
 	return tap_done();

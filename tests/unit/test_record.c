@@ -13,9 +13,10 @@
 #define ACTOR                                                                  \
 	"\"actor\":{\"uid\":0,\"gid\":0,\"pid\":1,\"comm\":\"init\","          \
 	"\"exe\":\"/sbin/init\"}"
+#define TIME "\"time\":\"2026-11-22T00:00:00.123456789Z\""
 #define GOOD                                                                   \
-	"{\"v\":1,\"seq\":7," PREV ",\"time\":\"2026-11-22T00:00:00Z\","       \
-	"\"type\":\"note\"," ACTOR ",\"text\":\"保全\"}"
+	"{\"v\":1,\"seq\":7," PREV "," TIME ",\"type\":\"note\"," ACTOR        \
+	",\"text\":\"保全\"}"
 
 static int parses(const char *line)
 {
@@ -75,6 +76,75 @@ int main(void)
 		 ",\"time\":\"t\",\"type\":\"x\"," ACTOR "} {}",
 		 "trailing data"},
 	};
+	/*
+	 * Valid JSON with every common member of the right type, but not
+	 * written as FORMAT.md section 2.2 says: readers reject it.
+	 */
+	static const struct {
+		const char *line, *why, *msg;
+	} strict[] = {
+		{"{\"v\":1,\"seq\":7," PREV
+		 ",\"time\":\"2026-11-22T00:00:00Z\",\"type\":\"note\"," ACTOR
+		 "}",
+		 "a time without nanoseconds", "nanoseconds"},
+		{"{\"v\":1,\"seq\":7," PREV
+		 ",\"time\":\"2026-11-22T00:00:00.1234567890Z\",\"type\":"
+		 "\"note\"," ACTOR "}",
+		 "a time with 10 digits of fraction", "nanoseconds"},
+		{"{\"v\":1,\"seq\":7," PREV
+		 ",\"time\":\"2026-11-22T00:00:00.123456789+00:00\",\"type\":"
+		 "\"note\"," ACTOR "}",
+		 "a time with an offset", "nanoseconds"},
+		{"{\"v\":1,\"seq\":7," PREV
+		 ",\"time\":\"2026-13-22T00:00:00.123456789Z\",\"type\":"
+		 "\"note\"," ACTOR "}",
+		 "month 13", "nanoseconds"},
+		{"{\"v\":1,\"seq\":7," PREV
+		 ",\"time\":\"2026-11-22 00:00:00.123456789Z\",\"type\":"
+		 "\"note\"," ACTOR "}",
+		 "a space for the T", "nanoseconds"},
+		{"{\"v\":1,\"seq\":7,\"prev\":"
+		 "\"ABCDEF000000000000000000000000000"
+		 "0000000000000000000000000000000\"," TIME
+		 ",\"type\":\"note\"," ACTOR "}",
+		 "an upper-case prev", "lower-case"},
+		{"{\"v\":1,\"seq\":7,\"prev\":"
+		 "\"\\u00300000000000000000000000000000"
+		 "00000000000000000000000000000000000\"," TIME
+		 ",\"type\":\"note\"," ACTOR "}",
+		 "an escaped digit in prev", "lower-case"},
+		{"{\"seq\":7,\"v\":1," PREV "," TIME ",\"type\":\"note\"," ACTOR
+		 "}",
+		 "seq before v", "begin"},
+		{"{\"v\":1,\"seq\":7," TIME "," PREV ",\"type\":\"note\"," ACTOR
+		 "}",
+		 "time before prev", "prev"},
+		{"{\"v\":1,\"seq\":7," PREV ",\"type\":\"note\"," TIME "," ACTOR
+		 "}",
+		 "type before time", "'time'"},
+		{"{\"v\":1,\"seq\":7," PREV "," TIME "," ACTOR
+		 ",\"type\":\"note\""
+		 "}",
+		 "actor before type", "type"},
+		{"{\"v\":1,\"seq\":7," PREV "," TIME ",\"type\":\"note\","
+		 "\"text\":\"x\"," ACTOR "}",
+		 "a member between type and actor", "actor"},
+		{"{ \"v\":1,\"seq\":7," PREV "," TIME
+		 ",\"type\":\"note\"," ACTOR "}",
+		 "whitespace", "begin"},
+		{"{\"v\":1,\"seq\": 7," PREV "," TIME
+		 ",\"type\":\"note\"," ACTOR "}",
+		 "whitespace before seq", "leading zeros"},
+		{"{\"v\":1,\"seq\":7," PREV "," TIME ",\"type\":\"Note\"," ACTOR
+		 "}",
+		 "an upper-case type", "a-z"},
+		{"{\"v\":1,\"seq\":7," PREV "," TIME
+		 ",\"type\":\"no\\u0074e\"," ACTOR "}",
+		 "an escaped type", "a-z"},
+		{"{\"v\":1,\"seq\":7," PREV "," TIME ",\"type\":\"n o\"," ACTOR
+		 "}",
+		 "a space in the type", "a-z"},
+	};
 	hc_record r;
 	uint8_t h[HC_HASH_LEN];
 	char *huge;
@@ -102,6 +172,19 @@ int main(void)
 		ok(rc == HC_EFORMAT && hc_error_message()[0], "rejects %s: %s",
 		   bad[i].why, hc_error_message());
 	}
+	for (i = 0; i < sizeof(strict) / sizeof(strict[0]); i++) {
+		int rc = parses(strict[i].line);
+
+		ok(rc == HC_EFORMAT &&
+			   strstr(hc_error_message(), strict[i].msg),
+		   "rejects %s: %s", strict[i].why, hc_error_message());
+	}
+	ok(parses("{\"v\":1,\"seq\":0," PREV "," TIME
+		  ",\"type\":\"version-lost\"," ACTOR "}") == 0,
+	   "seq 0 and a type with a hyphen parse");
+	ok(parses("{\"v\":1,\"seq\":18446744073709551615," PREV "," TIME
+		  ",\"type\":\"x\"," ACTOR "}") == HC_EFORMAT,
+	   "a seq beyond JSON's integers is refused: %s", hc_error_message());
 	ok(hc_record_parse(&r, "{\"v\":1}\n{}", 10) == HC_EFORMAT,
 	   "rejects an embedded newline");
 

@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "hashchain.h"
@@ -115,6 +118,64 @@ static void test_files(void)
 	tap_rmrf(dir);
 }
 
+/* A FIFO, a socket, a directory or a link in place of a file. */
+static void test_odd_files(void)
+{
+	char dir[] = "/tmp/hozen-odd-XXXXXX", *buf = NULL;
+	struct sockaddr_un sa;
+	struct stat st;
+	int dfd, fd = -1, sock, rc;
+
+	ok(mkdtemp(dir) != NULL, "temp dir");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	ok(mkfifoat(dfd, "fifo", 0600) == 0, "make a FIFO");
+	/* Without a writer, opening a FIFO blocks unless O_NONBLOCK. */
+	ok(hc_read_file(dfd, "fifo", 100, &buf, NULL) == HC_EFORMAT &&
+		   strstr(hc_error_message(), "not a regular file (a FIFO)"),
+	   "read of a FIFO is refused at once: %s", hc_error_message());
+	ok(hc_open_regular(dfd, "fifo", O_WRONLY | O_APPEND, &fd, NULL) ==
+			   HC_EFORMAT &&
+		   fd == -1 && strstr(hc_error_message(), "FIFO"),
+	   "open of a FIFO for appending is refused at once: %s",
+	   hc_error_message());
+	ok(hc_open_regular(dfd, "fifo", O_RDWR, &fd, NULL) == HC_EFORMAT,
+	   "open of a FIFO read-write is refused: %s", hc_error_message());
+	ok(mkdirat(dfd, "sub", 0700) == 0 &&
+		   hc_read_file(dfd, "sub", 100, &buf, NULL) == HC_EFORMAT &&
+		   strstr(hc_error_message(), "a directory"),
+	   "read of a directory is refused: %s", hc_error_message());
+	ok(hc_open_regular(dfd, "sub", O_WRONLY, &fd, NULL) == HC_EFORMAT,
+	   "open of a directory for writing is refused: %s",
+	   hc_error_message());
+	sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", dir);
+	rc = sock >= 0 ? bind(sock, (struct sockaddr *)&sa, sizeof(sa)) : -1;
+	ok(rc == 0 &&
+		   hc_read_file(dfd, "sock", 100, &buf, NULL) == HC_EFORMAT &&
+		   strstr(hc_error_message(), "socket"),
+	   "read of a socket is refused: %s", hc_error_message());
+	if (sock >= 0)
+		close(sock);
+	ok(symlinkat("fifo", dfd, "link") == 0 &&
+		   hc_open_regular(dfd, "link", O_RDONLY, &fd, NULL) ==
+			   HC_EFORMAT,
+	   "a symlink to a FIFO is refused: %s", hc_error_message());
+	ok(hc_create_file(dfd, "file", "abc", 3, 0600) == 0 &&
+		   hc_open_regular(dfd, "file", O_RDONLY, &fd, &st) == 0 &&
+		   st.st_size == 3 && !(fcntl(fd, F_GETFL) & O_NONBLOCK) &&
+		   (fcntl(fd, F_GETFD) & FD_CLOEXEC),
+	   "a regular file opens, blocking, close-on-exec, with its stat");
+	if (fd >= 0)
+		close(fd);
+	ok(hc_open_regular(dfd, "none", O_RDONLY, &fd, NULL) == HC_ENOENT,
+	   "a missing file is HC_ENOENT");
+	free(buf);
+	close(dfd);
+	tap_rmrf(dir);
+}
+
 static void test_actor_time(void)
 {
 	hc_actor a;
@@ -138,6 +199,7 @@ int main(void)
 	test_hash();
 	test_errors();
 	test_files();
+	test_odd_files();
 	test_actor_time();
 	return tap_done();
 }
