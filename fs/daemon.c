@@ -101,7 +101,7 @@ static void *committer_main(void *arg)
 		pthread_mutex_unlock(&fs->cmu);
 		if (stop)
 			break;
-		if (vs_staged(fs->vs) > 0 && hz_commit(fs, "interval") < 0)
+		if (vs_pending(fs->vs) > 0 && hz_commit(fs, "interval") < 0)
 			fuse_log(FUSE_LOG_ERR, "hozen: commit failed: %s\n",
 				 hc_error_message());
 		clock_gettime(CLOCK_MONOTONIC, &until);
@@ -952,7 +952,7 @@ int fs_mount(const struct fs_options *opts)
 	json_t *report = json_object();
 	hc_actor self;
 	char *mnt = NULL, *store_abs = NULL, *fsname = NULL;
-	int rc, mounted = 0, i, ready_fd = -1;
+	int rc, mounted = 0, began = 0, i, ready_fd = -1;
 
 	memset(&fs, 0, sizeof(fs));
 	memset(&m, 0, sizeof(m));
@@ -1110,6 +1110,7 @@ int fs_mount(const struct fs_options *opts)
 	json_object_set_new(report, "pid", json_integer(getpid()));
 	rc = hz_record(&fs, "mount", &self, report, NULL);
 	report = NULL;
+	began = rc == 0;
 	if (rc == 0)
 		rc = hc_log_sync(fs.log, hc_log_size(fs.log) - 1);
 	if (rc < 0)
@@ -1151,7 +1152,7 @@ out:
 	}
 	if (mounted)
 		fuse_session_unmount(fs.se);
-	if (fs.log) {
+	if (fs.log && began) {
 		/*
 		 * Everything the mount did: committed, recorded, sealed --
 		 * each step even if an earlier one failed, on a full disk
@@ -1163,6 +1164,13 @@ out:
 
 		if (rc == 0)
 			rc = r1 < 0 ? r1 : r2 < 0 ? r2 : r3;
+	} else if (fs.log) {
+		/*
+		 * No session began (recovery failed): no unmount ends it.
+		 * What recovery recorded is sealed; the next mount takes it
+		 * up again.
+		 */
+		(void)seal_step(&fs, step_checkpoint, NULL);
 	}
 	if (fs.se) {
 		fuse_remove_signal_handlers(fs.se);

@@ -288,7 +288,7 @@ static int stage_path(struct hz_fs *fs, const char *path)
  */
 static void poke_committer(struct hz_fs *fs)
 {
-	if (vs_staged(fs->vs) >= fs->opts.commit_every ||
+	if (vs_pending(fs->vs) >= fs->opts.commit_every ||
 	    vs_batch_bytes(fs->vs) >= HZ_BATCH_BYTES) {
 		pthread_mutex_lock(&fs->cmu);
 		pthread_cond_signal(&fs->ccv);

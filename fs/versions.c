@@ -35,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -1549,61 +1551,102 @@ static int mkdir_open(int dirfd, const char *name, int fsync_parent, int *out)
  * the current offset of out: copy_file_range where the kernel can,
  * pread/write where it cannot.
  */
+/* Copy [off, off+len) of in to the same offsets of out. */
+static int copy_range(int in, int out, uint64_t off, uint64_t len,
+		      uint64_t size, uint8_t **buf, int *use_cfr)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		uint64_t left = len - done;
+		size_t n;
+
+		if (*use_cfr) {
+			loff_t ioff = (loff_t)(off + done);
+			loff_t ooff = ioff;
+			ssize_t c = copy_file_range(
+				in, &ioff, out, &ooff,
+				left < (1u << 30) ? (size_t)left : (1u << 30),
+				0);
+
+			if (c > 0) {
+				done += (uint64_t)c;
+				continue;
+			}
+			if (c < 0 && errno == EINTR)
+				continue;
+			if (c < 0 && errno != EXDEV && errno != EINVAL &&
+			    errno != ENOSYS && errno != EOPNOTSUPP &&
+			    errno != ETXTBSY)
+				return hc_error_set(HC_ESYS,
+						    "cannot copy content");
+			/* Not supported here, or 0 (EOF, or no support). */
+			*use_cfr = 0;
+			continue;
+		}
+		if (!*buf && !(*buf = malloc(VS_CHUNK)))
+			return hc_error_set(HC_ENOMEM, "out of memory copying");
+		n = left < VS_CHUNK ? (size_t)left : VS_CHUNK;
+		if (read_at(in, *buf, n, off + done, size) < 0)
+			return -1;
+		if (pwrite(out, *buf, n, (off_t)(off + done)) != (ssize_t)n)
+			return hc_error_set(HC_ESYS, "cannot copy content");
+		done += n;
+	}
+	return 0;
+}
+
+/*
+ * Copy the first size bytes of in to out (empty, at offset 0): a reflink
+ * (FICLONE) where the filesystem has them, else the data extents only
+ * (SEEK_DATA/SEEK_HOLE), so that a sparse file's copy stays sparse; out
+ * ends at size.
+ */
 static int copy_content(int in, int out, uint64_t size)
 {
 	uint8_t *buf = NULL;
-	uint64_t done = 0;
+	uint64_t off = 0, end;
 	int use_cfr = 1, rc = 0;
+	struct stat st;
+	off_t d, h;
 
-	while (done < size) {
-		uint64_t left = size - done;
-
-		if (use_cfr) {
-			loff_t off = (loff_t)done;
-			size_t want =
-				left < (1u << 30) ? (size_t)left : (1u << 30);
-			ssize_t n =
-				copy_file_range(in, &off, out, NULL, want, 0);
-
-			if (n > 0) {
-				done += (uint64_t)n;
-				continue;
-			}
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno != EXDEV && errno != EINVAL &&
-			    errno != ENOSYS && errno != EOPNOTSUPP &&
-			    errno != ETXTBSY) {
-				rc = hc_error_set(HC_ESYS,
-						  "cannot copy content");
-				goto out;
-			}
-			/* Not supported here, or 0 (EOF, or no support). */
-			use_cfr = 0;
-			continue;
-		}
-		if (!buf) {
-			buf = malloc(chunk_for(left));
-			if (!buf) {
-				rc = hc_error_set(HC_ENOMEM,
-						  "out of memory copying");
-				goto out;
-			}
-		}
-		{
-			size_t len = chunk_for(left);
-
-			rc = read_at(in, buf, len, done, size);
-			if (rc < 0)
-				goto out;
-			rc = hc_write_all(out, buf, len);
-			if (rc < 0)
-				goto out;
-			done += len;
-		}
+	if (ioctl(out, FICLONE, in) == 0) {
+		if (fstat(out, &st) == 0 && (uint64_t)st.st_size >= size)
+			return ftruncate(out, (off_t)size) < 0
+				       ? hc_error_set(HC_ESYS,
+						      "cannot copy content")
+				       : 0;
+		if (ftruncate(out, 0) < 0) /* shorter than said: copy */
+			return hc_error_set(HC_ESYS, "cannot copy content");
 	}
-out:
+	while (rc == 0 && off < size) {
+		d = lseek(in, (off_t)off, SEEK_DATA);
+		if (d < 0 && errno == ENXIO)
+			break; /* only a hole up to the end */
+		if (d < 0) {
+			d = (off_t)off; /* no SEEK_DATA here: all data */
+			h = (off_t)size;
+		} else {
+			h = lseek(in, d, SEEK_HOLE);
+			if (h < 0)
+				h = (off_t)size;
+		}
+		if ((uint64_t)d >= size)
+			break;
+		end = (uint64_t)h < size ? (uint64_t)h : size;
+		if (end <= (uint64_t)d)
+			end = size; /* a hole that moved: copy the rest */
+		rc = copy_range(in, out, (uint64_t)d, end - (uint64_t)d, size,
+				&buf, &use_cfr);
+		off = end;
+	}
 	free(buf);
+	if (rc == 0 && ftruncate(out, (off_t)size) < 0)
+		rc = hc_error_set(HC_ESYS, "cannot copy content");
+	if (rc == 0 && fstat(in, &st) == 0 && (uint64_t)st.st_size < size)
+		rc = hc_error_set(HC_EFORMAT,
+				  "content is shorter than %" PRIu64 " bytes",
+				  size);
 	return rc;
 }
 
@@ -2522,6 +2565,18 @@ int vs_stage_remove(vs_repo *r, const char *path)
 }
 
 size_t vs_staged(vs_repo *r)
+{
+	size_t n;
+
+	if (!r)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	n = r->n_ops;
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+size_t vs_pending(vs_repo *r)
 {
 	size_t n;
 

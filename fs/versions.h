@@ -168,12 +168,14 @@ int vs_path_storable(vs_repo *r, const char *path);
 int vs_stage_remove(vs_repo *r, const char *path);
 /* Content of at least this many bytes is stored as LFS. */
 uint64_t vs_lfs_threshold(vs_repo *r);
-/*
- * Number of staged changes and new blobs not yet committed (a version no
- * path names, written after its file's last name went, is committed too:
- * refs/hozen/versions keeps it).
- */
+/* Number of staged changes not yet committed. */
 size_t vs_staged(vs_repo *r);
+/*
+ * Staged changes and new blobs not yet committed: what vs_commit()
+ * commits (a version no path names, such as one written after its file's
+ * last name went, is committed too: refs/hozen/versions keeps it).
+ */
+size_t vs_pending(vs_repo *r);
 /*
  * Bytes of new blobs since the last commit: they are held in memory (and
  * in the journal) until vs_commit() packs them, so commit before this
