@@ -267,17 +267,6 @@ static int check_tree(struct hz_fs *fs, struct mount_ctx *m)
 }
 
 /* The size of the latest checkpoint (0 if none). */
-static uint64_t latest_checkpoint(hc_store *s)
-{
-	uint64_t *sizes = NULL, last = 0;
-	size_t n = 0;
-
-	if (hc_store_checkpoints(s, &sizes, &n) == 0 && n)
-		last = sizes[n - 1];
-	free(sizes);
-	return last;
-}
-
 /* The preservation order decides whether the policy is in force. */
 static int load_order(struct hz_fs *fs, json_t *report)
 {
@@ -325,7 +314,6 @@ static json_t *findings_json(hc_findings *f)
 static int open_store(struct hz_fs *fs, json_t *report)
 {
 	struct hc_recover_report rrep;
-	uint64_t sealed, first;
 	json_t *repaired = NULL;
 	hc_actor self;
 	int rc;
@@ -343,7 +331,6 @@ static int open_store(struct hz_fs *fs, json_t *report)
 					  &fs->key);
 	if (rc < 0)
 		return rc;
-	sealed = latest_checkpoint(fs->store);
 	/* A crash may have left a torn line or an unwritten checkpoint. */
 	rc = hc_store_recover(fs->store, fs->key, &self, &rrep);
 	if (rc == HC_EVERIFY && fs->opts.force) {
@@ -361,14 +348,12 @@ static int open_store(struct hz_fs *fs, json_t *report)
 	 * Records no checkpoint covered: the key sealed them just now (a
 	 * session that crashed, a note written while unmounted).
 	 */
-	first = rrep.checkpoint.size;
-	if (first >= 1 + (uint64_t)rrep.torn)
-		first -= 1 + (uint64_t)rrep.torn; /* what recovery added */
-	if (rrep.checkpoint.size && first > sealed)
+	if (rrep.adopted)
 		json_object_set_new(report, "adopted",
 				    json_pack("{s:I,s:I}", "first",
-					      (json_int_t)sealed, "last",
-					      (json_int_t)(first - 1)));
+					      (json_int_t)rrep.adopted_first,
+					      "last",
+					      (json_int_t)rrep.adopted_last));
 	rc = load_order(fs, report);
 	if (rc < 0)
 		return rc;

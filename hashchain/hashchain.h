@@ -506,6 +506,13 @@ struct hc_recover_report {
 	uint64_t torn_bytes;  /* its length */
 	char torn_saved[256]; /* where, store-relative */
 	size_t rewritten;     /* announced checkpoints that were rewritten */
+	/*
+	 * Records no checkpoint record announced (a session that crashed,
+	 * a note written while unmounted), now sealed by the key: adopted
+	 * (0 or 1), their first and last seq; an "adopt" record names them.
+	 */
+	int adopted;
+	uint64_t adopted_first, adopted_last;
 	struct hc_checkpoint_result checkpoint; /* the new checkpoint */
 };
 
@@ -513,7 +520,9 @@ struct hc_recover_report {
  * Bring a store back to a verifiable state after a crash: preserve a torn
  * last line in chain/torn/ and record it, rewrite every checkpoint the
  * chain announces but checkpoints/ lacks (the tree it names is recomputed
- * from the log), then take a new checkpoint.  Refuses a log whose chain is
+ * from the log), record the range of records no checkpoint record
+ * announced (an "adopt" record), then take a new checkpoint.  Refuses a
+ * log whose chain is
  * broken (HC_EVERIFY): recovery never papers over tampering.
  */
 int hc_store_recover(hc_store *s, const hc_key *key, const hc_actor *actor,

@@ -607,7 +607,7 @@ struct hc_log {
 	hc_merkle tree;
 	char *dump; /* buffer for the record line */
 	size_t dump_cap;
-	int failed; /* a write could not be undone: refuse appends */
+	int failed;	   /* a write could not be undone: refuse appends */
 	uint64_t reserved; /* the segment's blocks are allocated up to here */
 
 	pthread_mutex_t sync_mu;
@@ -1081,6 +1081,28 @@ int hc_log_close(hc_log *log)
 	return rc;
 }
 
+/* 1 if the regular file path holds exactly len bytes of buf. */
+static int same_content(int dirfd, const char *path, const char *buf,
+			size_t len)
+{
+	struct stat st;
+	char *have;
+	int fd, same;
+
+	if (hc_open_regular_as(dirfd, path, path, O_RDONLY, &fd, &st) < 0)
+		return 0;
+	if ((uint64_t)st.st_size != len) {
+		close(fd);
+		return 0;
+	}
+	have = malloc(len ? len : 1);
+	same = have && hc_pread_all(fd, have, len, 0) == 0 &&
+	       memcmp(have, buf, len) == 0;
+	free(have);
+	close(fd);
+	return same;
+}
+
 /*
  * Save the torn bytes to chain/torn/, then cut the segment back to its
  * last complete line.  The recovery record is appended by the caller.
@@ -1118,6 +1140,15 @@ static int save_torn(hc_log *log, const struct hc_torn *t, json_t **info)
 	snprintf(path, sizeof(path), "%s/%.20s-%020" PRIu64 ".torn",
 		 HC_TORN_DIR, t->segment, t->offset);
 	rc = hc_create_file(log->storefd, path, bytes, t->length, 0400);
+	if (rc == HC_EEXIST &&
+	    !same_content(log->storefd, path, bytes, t->length)) {
+		/* A crash while saving: the segment still has the bytes. */
+		if (unlinkat(log->storefd, path, 0) < 0)
+			rc = hc_error_set(HC_ESYS, "cannot replace '%s'", path);
+		else
+			rc = hc_create_file(log->storefd, path, bytes,
+					    t->length, 0400);
+	}
 	if (rc == HC_EEXIST) /* a crash after saving, before truncating */
 		rc = 0;
 	if (rc < 0)
@@ -1138,6 +1169,76 @@ out:
 	if (fd >= 0)
 		close(fd);
 	free(bytes);
+	return rc;
+}
+
+/*
+ * A crash between save_torn() and its recovery record leaves a copy of
+ * torn bytes that no record names: chain/torn/SEG-OFFSET.torn where SEG
+ * is the last segment and OFFSET at or past its end (a recorded copy has
+ * its recovery record after it).  Append a description of each such copy,
+ * for the recovery record the crash prevented, to infos.
+ */
+static int find_unrecorded_torn(hc_log *log, const char *seg, uint64_t size,
+				json_t *infos)
+{
+	char path[128], hex[HC_HEX_LEN + 1];
+	uint8_t hash[HC_HASH_LEN];
+	struct dirent *de;
+	struct stat st;
+	uint64_t off;
+	int dfd, fd, rc = 0;
+	char *bytes;
+	DIR *d;
+
+	dfd = openat(log->storefd, HC_TORN_DIR,
+		     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT || errno == ENOTDIR
+			       ? 0
+			       : hc_error_set(HC_ESYS, "cannot open '%s'",
+					      HC_TORN_DIR);
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return hc_error_set(HC_ESYS, "cannot read '%s'", HC_TORN_DIR);
+	}
+	while (rc == 0 && (de = readdir(d))) {
+		char num[32];
+
+		if (strlen(de->d_name) != 46 || strncmp(de->d_name, seg, 20) ||
+		    de->d_name[20] != '-' || strcmp(de->d_name + 41, ".torn"))
+			continue;
+		snprintf(num, sizeof(num), "%.20s.x", de->d_name + 21);
+		if (!hc_numbered_name(num, ".x", &off) || off < size)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", HC_TORN_DIR, de->d_name);
+		rc = hc_open_regular_as(log->storefd, path, path, O_RDONLY, &fd,
+					&st);
+		if (rc < 0)
+			break;
+		bytes = st.st_size <= HC_RECORD_MAX + 1
+				? malloc(st.st_size ? (size_t)st.st_size : 1)
+				: NULL;
+		rc = bytes ? hc_pread_all(fd, bytes, (size_t)st.st_size, 0)
+			   : hc_error_set(HC_EFORMAT,
+					  "'%s' is not a copy of torn bytes",
+					  path);
+		close(fd);
+		if (rc == 0)
+			rc = hc_sha256(bytes, (size_t)st.st_size, hash);
+		free(bytes);
+		if (rc < 0)
+			break;
+		hc_hex(hash, HC_HASH_LEN, hex);
+		if (json_array_append_new(
+			    infos, json_pack("{s:s,s:I,s:I,s:s,s:s}", "segment",
+					     seg, "offset", (json_int_t)off,
+					     "length", (json_int_t)st.st_size,
+					     "sha256", hex, "saved", path)))
+			rc = hc_error_set(HC_ENOMEM, "out of memory");
+	}
+	closedir(d);
 	return rc;
 }
 
@@ -1205,7 +1306,8 @@ int hc_log_open(hc_log **out, int storefd, const struct hc_log_options *opts,
 {
 	struct hc_log_open_report rep;
 	struct hc_torn torn;
-	json_t *torn_info = NULL;
+	json_t *torn_info = NULL, *infos = NULL;
+	size_t i;
 	hc_log *log;
 	char name[32];
 	struct stat st;
@@ -1286,6 +1388,32 @@ int hc_log_open(hc_log **out, int storefd, const struct hc_log_options *opts,
 		}
 	}
 	log->seg_bytes = (uint64_t)st.st_size;
+	/* Copies a crash kept from being recorded (the torn one too). */
+	infos = json_array();
+	rc = infos ? find_unrecorded_torn(log, name, log->seg_bytes, infos)
+		   : hc_error_set(HC_ENOMEM, "out of memory");
+	if (rc < 0)
+		goto fail;
+	json_decref(torn_info); /* save_torn's copy is among them */
+	torn_info = NULL;
+	if (json_array_size(infos) && !log->opts.recover) {
+		rc = hc_error_set(
+			HC_ETORN,
+			"%s: torn bytes saved by a recovery that a crash "
+			"interrupted, not yet recorded; run 'hozen recover' "
+			"to record and seal them",
+			json_string_value(json_object_get(
+				json_array_get(infos, 0), "saved")));
+		goto fail;
+	}
+	if (json_array_size(infos) && !rep.torn) {
+		rep.torn = 1;
+		rep.torn_bytes = (uint64_t)json_integer_value(
+			json_object_get(json_array_get(infos, 0), "length"));
+		snprintf(rep.torn_saved, sizeof(rep.torn_saved), "%s",
+			 json_string_value(json_object_get(
+				 json_array_get(infos, 0), "saved")));
+	}
 	log->reserved = log->seg_bytes;
 	reserve_more(log);
 	/* Everything replayed was read back from disk; sync it once. */
@@ -1294,10 +1422,10 @@ int hc_log_open(hc_log **out, int storefd, const struct hc_log_options *opts,
 		goto fail;
 	}
 	log->durable = log->next_seq;
-	if (torn_info) {
-		json_t *f = json_pack("{s:o}", "torn", torn_info);
+	for (i = 0; i < json_array_size(infos); i++) {
+		json_t *f =
+			json_pack("{s:O}", "torn", json_array_get(infos, i));
 
-		torn_info = NULL;
 		hc_actor_self(&self);
 		rc = f ? hc_log_append(log, "recovery", &self, f, NULL)
 		       : hc_error_set(HC_ENOMEM, "out of memory");
@@ -1307,6 +1435,8 @@ int hc_log_open(hc_log **out, int storefd, const struct hc_log_options *opts,
 		if (rc < 0)
 			goto fail;
 	}
+	json_decref(infos);
+	infos = NULL;
 	if (log->opts.flush_ms) {
 		if (pthread_create(&log->flusher, NULL, flusher_main, log)) {
 			rc = hc_error_set(HC_ESYS, "cannot start the flusher");
@@ -1321,6 +1451,7 @@ int hc_log_open(hc_log **out, int storefd, const struct hc_log_options *opts,
 	return 0;
 fail:
 	json_decref(torn_info);
+	json_decref(infos);
 	log_free(log);
 	return rc;
 }

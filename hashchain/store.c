@@ -472,7 +472,7 @@ int hc_store_read_checkpoint(const hc_store *s, uint64_t size,
 
 /* Rewrite the checkpoints the chain announces but checkpoints/ lacks. */
 static int rewrite_missing(hc_store *s, const hc_key *key, const char *origin,
-			   size_t *rewritten)
+			   size_t *rewritten, uint64_t *sealed)
 {
 	hc_reader *r = NULL;
 	hc_checkpoint *ck = NULL;
@@ -494,6 +494,7 @@ static int rewrite_missing(hc_store *s, const hc_key *key, const char *origin,
 			goto out;
 		if (strcmp(rec.type, "checkpoint") != 0)
 			continue;
+		*sealed = tree.size;
 		hc_checkpoint_name(tree.size, path);
 		if (fstatat(s->fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			continue;
@@ -524,6 +525,7 @@ int hc_store_recover(hc_store *s, const hc_key *key, const hc_actor *actor,
 	struct hc_recover_report rep;
 	hc_log *log = NULL;
 	const char *origin;
+	uint64_t sealed = 0, end;
 	int rc;
 
 	memset(&rep, 0, sizeof(rep));
@@ -537,7 +539,24 @@ int hc_store_recover(hc_store *s, const hc_key *key, const hc_actor *actor,
 	rep.torn = orep.torn;
 	rep.torn_bytes = orep.torn_bytes;
 	memcpy(rep.torn_saved, orep.torn_saved, sizeof(rep.torn_saved));
-	rc = rewrite_missing(s, key, origin, &rep.rewritten);
+	rc = rewrite_missing(s, key, origin, &rep.rewritten, &sealed);
+	/*
+	 * Records no checkpoint record announced (but the torn tail's
+	 * recovery record, this recovery's own): the key adopts them now,
+	 * and says so.
+	 */
+	end = hc_log_size(log) - (orep.torn ? 1 : 0);
+	if (rc == 0 && end > sealed) {
+		json_t *f = json_pack("{s:I,s:I}", "first", (json_int_t)sealed,
+				      "last", (json_int_t)(end - 1));
+
+		rc = f ? hc_log_append(log, "adopt", actor, f, NULL)
+		       : hc_error_set(HC_ENOMEM, "out of memory");
+		json_decref(f);
+		rep.adopted = 1;
+		rep.adopted_first = sealed;
+		rep.adopted_last = end - 1;
+	}
 	if (rc == 0)
 		rc = hc_store_checkpoint(log, key, origin, actor,
 					 &rep.checkpoint);

@@ -55,6 +55,7 @@ struct verifier {
 	int trusted_met;	/* the log reached its size */
 	struct recovery *recs;
 	size_t nrecs, caprecs;
+	uint64_t sealed;  /* records announced by a checkpoint record so far */
 	int chain_broken; /* records could not all be read and linked */
 	int case_stopped; /* on_record failed: not called again */
 	size_t failed;	  /* findings so far */
@@ -396,6 +397,29 @@ static int check_roots(struct verifier *v, const hc_merkle *tree)
 }
 
 /* Keep what a recovery record says of its copy, for check_torn. */
+/*
+ * An adopt record (FORMAT.md section 2.5) names the records no checkpoint
+ * record announced before it: from the one after the last checkpoint
+ * record to one before it.
+ */
+static void check_adopt(struct verifier *v, const hc_record *rec,
+			const char *where)
+{
+	json_t *first = json_object_get(rec->json, "first");
+	json_t *last = json_object_get(rec->json, "last");
+
+	if (!json_is_integer(first) || !json_is_integer(last) ||
+	    json_integer_value(first) < 0 || json_integer_value(last) < 0 ||
+	    (uint64_t)json_integer_value(first) != v->sealed ||
+	    json_integer_value(last) < json_integer_value(first) ||
+	    (uint64_t)json_integer_value(last) >= rec->seq)
+		fail(v, (int64_t)rec->seq, 0, where,
+		     "the adopt record does not name the records after the "
+		     "last checkpoint record (first %" PRIu64 ", last before "
+		     "seq %" PRIu64 ")",
+		     v->sealed, rec->seq);
+}
+
 static int note_recovery(struct verifier *v, const hc_record *rec,
 			 const char *where)
 {
@@ -535,6 +559,57 @@ static int hash_fd(int fd, uint8_t out[HC_HASH_LEN], uint64_t *len)
 }
 
 /*
+ * 1 if name (in chain/torn/) is SEG-OFFSET.torn for the last segment of
+ * chain/ and an offset at or past its end: torn bytes a recovery saved
+ * and cut before a crash stopped it from recording them.
+ */
+static int interrupted_recovery(int sfd, const char *name)
+{
+	char seg[32], num[21];
+	uint64_t n, off, last = 0;
+	struct dirent *de;
+	struct stat st;
+	int fd, have = 0;
+	DIR *d;
+
+	if (strlen(name) != 46 || name[20] != '-' ||
+	    strcmp(name + 41, ".torn") != 0)
+		return 0;
+	snprintf(seg, sizeof(seg), "%.20s.log", name);
+	memcpy(num, name + 21, 20);
+	num[20] = '\0';
+	if (!hc_numbered_name(seg, ".log", &n) ||
+	    strspn(num, "0123456789") != 20)
+		return 0;
+	off = strtoull(num, NULL, 10);
+	fd = openat(sfd, HC_CHAIN_DIR,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstatat(fd, seg, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode) || (uint64_t)st.st_size > off) {
+		close(fd);
+		return 0;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		uint64_t k;
+
+		if (hc_numbered_name(de->d_name, ".log", &k) &&
+		    (!have || k > last)) {
+			last = k;
+			have = 1;
+		}
+	}
+	closedir(d);
+	return have && last == n;
+}
+
+/*
  * Every recovery record's copy is in chain/torn/ with its length and
  * SHA-256, mode 0400; with the whole chain read, every file there is a
  * recovery record's copy (FORMAT.md section 2.4).
@@ -601,11 +676,21 @@ static int check_torn(struct verifier *v)
 		for (i = 0; i < v->nrecs; i++)
 			if (!strcmp(v->recs[i].saved, path))
 				break;
-		if (i == v->nrecs)
+		if (i < v->nrecs)
+			continue;
+		if (interrupted_recovery(sfd, de->d_name)) {
+			/* What 'hozen recover' records (hashchain/log.c). */
+			v->rep->torn = 1;
+			fail(v, -1, 0, path,
+			     "torn bytes saved by a recovery that a crash "
+			     "interrupted, not yet recorded: run 'hozen "
+			     "recover' to record and seal them");
+		} else {
 			fail(v, -1, 0, path,
 			     "no recovery record names this file: chain/torn/ "
 			     "holds only the copies that recovery records "
 			     "name");
+		}
 	}
 	closedir(d);
 	return 0;
@@ -791,6 +876,10 @@ int hc_verify_store(const hc_store *s, const struct hc_verify_options *opts,
 			if (rc < 0)
 				goto out;
 		}
+		if (strcmp(rec.type, "adopt") == 0)
+			check_adopt(&v, &rec, where);
+		if (strcmp(rec.type, "checkpoint") == 0)
+			v.sealed = p + 1;
 		rc = hc_merkle_push(&tree, rec.leaf);
 		if (rc < 0)
 			goto out;

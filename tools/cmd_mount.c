@@ -131,8 +131,7 @@ int cmd_mount(int argc, char **argv)
 			o.commit_every = (unsigned)n;
 			break;
 		case 'i':
-			if (parse_u64(optarg, &n) < 0 || n == 0 ||
-			    n > 86400000)
+			if (parse_u64(optarg, &n) < 0 || n == 0 || n > 86400000)
 				return fail_usage("mount",
 						  "--commit-interval: expected "
 						  "milliseconds from 1 to "

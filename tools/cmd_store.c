@@ -182,7 +182,8 @@ static const char recover_help[] =
 	"After a crash: if the log ends in a torn line (an append the crash\n"
 	"interrupted), copy its bytes to chain/torn/, cut them from the\n"
 	"segment and record what was cut (offset, length, SHA-256); rewrite\n"
-	"any checkpoint the chain announces that checkpoints/ lacks; then\n"
+	"any checkpoint the chain announces that checkpoints/ lacks; name\n"
+	"the records no checkpoint covered in an 'adopt' record; then\n"
 	"take a new checkpoint.  A store whose chain is broken is refused:\n"
 	"recovery never hides tampering.\n"
 	"\n"
@@ -378,6 +379,11 @@ int cmd_recover(int argc, char **argv)
 		printf("the log ended cleanly\n");
 	if (rep.rewritten)
 		printf("rewrote %zu missing checkpoint(s)\n", rep.rewritten);
+	if (rep.adopted)
+		printf("sealed records %" PRIu64 "-%" PRIu64
+		       ", which no checkpoint covered (written while no daemon "
+		       "ran, or before a crash), and recorded that\n",
+		       rep.adopted_first, rep.adopted_last);
 	printf("checkpoint of %" PRIu64 " records written to %s\n",
 	       rep.checkpoint.size, rep.checkpoint.path);
 	return EXIT_OK;
