@@ -1212,8 +1212,12 @@ out:
 
 /* --------------------------------------------------------- open files */
 
+/*
+ * counted: the caller already counted the handle among n's writers (an
+ * O_TRUNC open does, under the lock that truncates).
+ */
 static int file_new(struct hz_fs *fs, fuse_req_t req, struct hz_node *n, int fd,
-		    int flags, struct hz_file **out)
+		    int flags, int counted, struct hz_file **out)
 {
 	struct hz_file *h = calloc(1, sizeof(*h));
 	struct stat st;
@@ -1226,7 +1230,8 @@ static int file_new(struct hz_fs *fs, fuse_req_t req, struct hz_node *n, int fd,
 	hz_actor(fs, req, &h->actor);
 	if (h->writable) {
 		pthread_mutex_lock(&n->mu);
-		n->writers++;
+		if (!counted)
+			n->writers++;
 		h->wgen0 = n->wgen;
 		pthread_mutex_unlock(&n->mu);
 		/* Hash as the bytes stream past if the file starts empty. */
@@ -1254,10 +1259,15 @@ static void file_drop(struct hz_file *h)
 
 /*
  * Open an existing file (n) for the request: O_TRUNC versions it first
- * and is recorded before it happens.  *fd_out gets the fd.
+ * and is recorded before it happens.  *fd_out gets the fd.  An O_TRUNC
+ * open for writing counts itself among the writers before the lock
+ * that truncates is released (*counted = 1): else the release of an
+ * earlier handle, between the two, would version the emptied file as if
+ * it had been closed so.
  */
 static int open_existing(struct hz_fs *fs, struct hz_node *n, int flags,
-			 int fiflags, const hc_actor *actor, int *fd_out)
+			 int fiflags, const hc_actor *actor, int *fd_out,
+			 int *counted)
 {
 	int writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 	uint64_t fid = node_fid(fs, n), seq = 0;
@@ -1300,6 +1310,10 @@ static int open_existing(struct hz_fs *fs, struct hz_node *n, int flags,
 	pthread_mutex_lock(&n->mu);
 	n->dirty = 1;
 	n->wgen++;
+	if ((flags & O_ACCMODE) != O_RDONLY) {
+		n->writers++;
+		*counted = 1;
+	}
 	pthread_mutex_unlock(&n->mu);
 	content_end(n);
 	*fd_out = fd;
@@ -1368,6 +1382,7 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 	struct hz_file *h = NULL;
 	int flags = fi->flags, fd = -1, pfd = -1, rc = 0, made = 0;
 	int writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	int counted = 0;
 	uint64_t fid = TM_NONE;
 	hc_actor actor;
 	char *path = NULL;
@@ -1384,7 +1399,7 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 			rc = fd;
 			goto out;
 		}
-		rc = file_new(fs, req, n, fd, flags, &h);
+		rc = file_new(fs, req, n, fd, flags, 0, &h);
 		if (rc < 0) {
 			hz_virt_release(fs, n);
 			goto out;
@@ -1425,21 +1440,28 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 			n->fid = fid;
 		} else {
 			/* It exists after all: open it like open(2) would. */
-			rc = open_existing(fs, n, flags, fi->flags, &actor,
-					   &fd);
+			rc = open_existing(fs, n, flags, fi->flags, &actor, &fd,
+					   &counted);
 			if (rc < 0) {
 				hz_node_forget(fs, n, 1);
 				goto out;
 			}
 		}
 	} else {
-		rc = open_existing(fs, n, flags, fi->flags, &actor, &fd);
+		rc = open_existing(fs, n, flags, fi->flags, &actor, &fd,
+				   &counted);
 		if (rc < 0)
 			goto out;
 	}
-	rc = file_new(fs, req, n, fd, flags, &h);
-	if (rc < 0)
+	rc = file_new(fs, req, n, fd, flags, counted, &h);
+	if (rc < 0) {
+		if (counted) {
+			pthread_mutex_lock(&n->mu);
+			n->writers--;
+			pthread_mutex_unlock(&n->mu);
+		}
 		goto out;
+	}
 	fd = -1;
 	if (!created && !(flags & O_TRUNC) && fs->opts.log_reads && !writing) {
 		f = json_pack("{s:I,s:b}", "flags", (json_int_t)fi->flags,
