@@ -234,9 +234,19 @@ static int check_tree(struct hz_fs *fs, struct mount_ctx *m)
 	size_t i;
 	int rc;
 
-	if (m->scan.seal[0] &&
-	    fs_seal_load(hc_store_fd(fs->store), m->scan.seal, &m->seal) < 0)
-		m->seal = NULL; /* then every file is read */
+	if (m->scan.seal[0]) {
+		rc = fs_seal_load(hc_store_fd(fs->store), m->scan.seal,
+				  &m->seal);
+		/* As verify says: the seal the unmount recorded is there. */
+		if (rc == HC_ENOENT || rc == HC_EVERIFY || rc == HC_EFORMAT)
+			hc_findings_add(m->findings, (int64_t)m->scan.seal_seq,
+					0, FS_SEAL_FILE, "%s",
+					hc_error_message());
+		else if (rc < 0)
+			return rc;
+		if (rc < 0)
+			m->seal = NULL; /* then every file is read */
+	}
 	if (m->crashed) {
 		rc = hc_findings_new(&scratch);
 		if (rc < 0)

@@ -1627,7 +1627,7 @@ static void hz_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 
 /* Version the file if this handle was its last writer. */
 static int close_version(struct hz_fs *fs, struct hz_file *h, const char *why,
-			 int last)
+			 int last, const hc_actor *who)
 {
 	struct hz_node *n = h->node;
 	uint8_t sha[HC_HASH_LEN];
@@ -1646,7 +1646,8 @@ static int close_version(struct hz_fs *fs, struct hz_file *h, const char *why,
 		    (uint64_t)st.st_size == h->hash_off &&
 		    hc_sha256_final(h->hash, sha) == 0)
 			known = sha;
-		rc = version_locked(fs, n, &h->actor, why, known, h->fd);
+		rc = version_locked(fs, n, who ? who : &h->actor, why, known,
+				    h->fd);
 		if (known) {
 			/* The context was reset by final: rehash no more. */
 			hc_sha256_free(h->hash);
@@ -1681,7 +1682,7 @@ static void hz_release(fuse_req_t req, fuse_ino_t ino,
 
 	(void)ino;
 	if (h->writable) {
-		rc = close_version(fs, h, "close", 1);
+		rc = close_version(fs, h, "close", 1, NULL);
 		if (rc < 0)
 			fuse_log(FUSE_LOG_ERR,
 				 "hozen: cannot version a closed file: %s\n",
@@ -1699,6 +1700,7 @@ static void hz_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 {
 	struct hz_fs *fs = FS(req);
 	struct hz_file *h = (struct hz_file *)(uintptr_t)fi->fh;
+	hc_actor actor;
 	int rc;
 
 	(void)ino;
@@ -1707,15 +1709,18 @@ static void hz_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		reply_err(req, -errno);
 		return;
 	}
-	/* An fsync makes the bytes, their records and a version durable. */
-	if (h->writable) {
-		rc = close_version(fs, h, "fsync", 0);
-		if (rc == 0)
-			rc = vs_sync(fs->vs);
-		if (rc < 0) {
-			reply_err(req, hz_errno(rc));
-			return;
-		}
+	/*
+	 * An fsync makes the bytes, their records and a version durable,
+	 * through any handle (coreutils' sync opens the file read-only):
+	 * under WORM the file is then locked.
+	 */
+	hz_actor(fs, req, &actor);
+	rc = close_version(fs, h, "fsync", 0, &actor);
+	if (rc == 0)
+		rc = vs_sync(fs->vs);
+	if (rc < 0) {
+		reply_err(req, hz_errno(rc));
+		return;
 	}
 	rc = hc_log_sync(fs->log, hc_log_size(fs->log) - 1);
 	reply_err(req, hz_errno(rc));

@@ -268,7 +268,8 @@ int fs_seal_make(tm_model *m, int treefd, char **out, size_t *len,
 		free(b.rows);
 		return b.rc;
 	}
-	qsort(b.rows, b.n, sizeof(*b.rows), row_cmp);
+	if (b.n) /* rows is NULL when there is no file */
+		qsort(b.rows, b.n, sizeof(*b.rows), row_cmp);
 	cap = sizeof(head) + b.n * sizeof(b.rows[0].line);
 	buf = malloc(cap);
 	if (!buf) {

@@ -121,6 +121,12 @@ int fs_verify(const char *store, hc_findings *findings,
 	rc = fs_scan_finish(&scan);
 	if (rc < 0)
 		goto out;
+	/*
+	 * Anyone who can open chain/ can hold its lock: a store whose last
+	 * session the chain shows sealed is checked at rest, lock or not.
+	 */
+	if (rep.live && !scan.open)
+		rep.live = 0;
 	rep.versions = scan.nversions;
 	rep.commits = scan.ncommits;
 	if (vs) {

@@ -1,8 +1,10 @@
 /*
  * modes.c - the permissions of a store's own files (FORMAT.md section 1):
  * nothing in a store may be changed by another user, and the store
- * directory keeps everyone else out.  Checked by `hozen verify`, repaired
- * when a store is mounted.
+ * directory keeps everyone else out.  Every entry belongs to the store
+ * directory's owner or to root (a copy made by a verifier belongs to the
+ * verifier, whole), and no file has a set-id or sticky bit.  Checked by `hozen
+ * verify`, repaired when a store is mounted.
  *
  * Not looked at: tree/ and what it holds (the live files keep their
  * users' modes; the mount serves them and the 0700 store directory
@@ -29,6 +31,7 @@
 #define DEPTH_MAX 32
 
 struct walk {
+	uid_t uid, gid;	       /* the store directory's owner */
 	hc_findings *findings; /* check: every problem goes here */
 	json_t *repaired;      /* repair: what was changed, or NULL */
 	int repair;
@@ -85,15 +88,80 @@ out:
 	return rc;
 }
 
+/* chown name in dirfd to the store's owner, on the inode st describes. */
+static int chown_entry(struct walk *w, int dirfd, const char *name,
+		       const struct stat *st)
+{
+	struct stat now;
+	int fd, rc = 0;
+
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT
+			       ? 0
+			       : hc_error_set(HC_ESYS, "cannot open '%s'",
+					      w->path);
+	if (fstat(fd, &now) == 0 && !S_ISLNK(now.st_mode) &&
+	    now.st_ino == st->st_ino && now.st_dev == st->st_dev &&
+	    fchownat(fd, "", w->uid, w->gid, AT_EMPTY_PATH) < 0)
+		rc = hc_error_set(HC_ESYS, "cannot give '%s' to uid %u",
+				  w->path, (unsigned)w->uid);
+	close(fd);
+	return rc;
+}
+
+/* Another owner than the store directory's: a finding, or repaired. */
+static int visit_owner(struct walk *w, int dirfd, const char *name,
+		       const struct stat *st)
+{
+	json_t *e;
+	int rc;
+
+	/* Root's files are no one else's (the daemon runs as root). */
+	if (st->st_uid == w->uid || st->st_uid == 0)
+		return 0;
+	if (!w->repair) {
+		hc_findings_add(w->findings, -1, 0, w->path,
+				"owned by uid %u, not by the store "
+				"directory's owner (uid %u) or root: that "
+				"user can change it (chown, or mount the "
+				"store, which repairs owners)",
+				(unsigned)st->st_uid, (unsigned)w->uid);
+		return 0;
+	}
+	rc = chown_entry(w, dirfd, name, st);
+	if (rc < 0)
+		return rc;
+	e = path_json(w->path);
+	if (!e ||
+	    json_object_set_new(e, "owner",
+				json_pack("{s:[i,i],s:[i,i]}", "old",
+					  (int)st->st_uid, (int)st->st_gid,
+					  "new", (int)w->uid, (int)w->gid)) <
+		    0 ||
+	    json_array_append_new(w->repaired, e) < 0)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	return 0;
+}
+
 /* Check or repair one entry (not the store directory). */
 static int visit(struct walk *w, int dirfd, const char *name,
 		 const struct stat *st)
 {
 	mode_t mode = st->st_mode & 07777;
+	mode_t bad = S_ISDIR(st->st_mode) ? 077 : 07077;
 	json_t *e;
 	int rc;
 
+	rc = visit_owner(w, dirfd, name, st);
+	if (rc < 0)
+		return rc;
 	if (!w->repair) {
+		if (!S_ISDIR(st->st_mode) && (mode & 07000))
+			hc_findings_add(w->findings, -1, 0, w->path,
+					"mode %04o has set-id or sticky bits: "
+					"hozen writes none",
+					(unsigned)mode);
 		if (mode & (S_IWGRP | S_IWOTH))
 			hc_findings_add(w->findings, -1, 0, w->path,
 					"mode %04o lets %s change it: hozen "
@@ -107,14 +175,14 @@ static int visit(struct walk *w, int dirfd, const char *name,
 							   : "others");
 		return 0;
 	}
-	if (!(mode & 077))
+	if (!(mode & bad))
 		return 0;
-	rc = chmod_entry(dirfd, name, st, mode & ~077u, w->path);
+	rc = chmod_entry(dirfd, name, st, mode & ~bad, w->path);
 	if (rc < 0)
 		return rc;
 	e = path_json(w->path);
 	if (!e || json_object_set_new(e, "old", json_integer(mode)) < 0 ||
-	    json_object_set_new(e, "new", json_integer(mode & ~077u)) < 0 ||
+	    json_object_set_new(e, "new", json_integer(mode & ~bad)) < 0 ||
 	    json_array_append_new(w->repaired, e) < 0)
 		return hc_error_set(HC_ENOMEM, "out of memory");
 	return 0;
@@ -210,6 +278,8 @@ int hc_store_check_modes(const hc_store *s, hc_findings *f)
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return hc_error_set(HC_ENOMEM, "out of memory");
+	w->uid = st.st_uid;
+	w->gid = st.st_gid;
 	w->findings = f;
 	rc = walk_dir(w, hc_store_fd(s), 0, 0);
 	free(w);
@@ -239,6 +309,8 @@ int hc_store_repair_modes(const hc_store *s, json_t **repaired)
 				  hc_store_path(s));
 		goto out;
 	}
+	w->uid = st.st_uid;
+	w->gid = st.st_gid;
 	mode = st.st_mode & 07777;
 	if (mode & 077) {
 		if (fchmod(hc_store_fd(s), mode & ~077u) < 0) {

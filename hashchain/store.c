@@ -323,6 +323,7 @@ int hc_store_private_key(const hc_store *s, const char *passphrase,
 			 hc_key **out)
 {
 	char path[PATH_MAX];
+	hc_key *key = NULL, *pub = NULL;
 	const char *origin;
 	int rc, n;
 
@@ -332,7 +333,22 @@ int hc_store_private_key(const hc_store *s, const char *passphrase,
 	n = snprintf(path, sizeof(path), "%s/%s", s->path, HC_KEY_PRIVATE);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return hc_error_set(HC_EINVAL, "store path too long");
-	return hc_key_load_private(out, path, origin, passphrase);
+	rc = hc_key_load_private(&key, path, origin, passphrase);
+	if (rc == 0)
+		rc = hc_store_public_key(s, &pub);
+	/* Nothing may be signed with a key the store does not name. */
+	if (rc == 0 && !hc_key_equal_public(key, pub))
+		rc = hc_error_set(HC_EVERIFY,
+				  "'%s' is not the store's signing key (its "
+				  "public key is not '%s'): replaced?",
+				  HC_KEY_PRIVATE, HC_KEY_VKEY);
+	hc_key_free(pub);
+	if (rc < 0) {
+		hc_key_free(key);
+		return rc;
+	}
+	*out = key;
+	return 0;
 }
 
 int hc_store_origin(hc_store *s, const char **out)

@@ -181,6 +181,119 @@ static int check_pem(struct verifier *v)
 	return 0;
 }
 
+/*
+ * keys/signing.key, when it is not encrypted, is the private half of the
+ * verifying key: a replaced one would sign the next checkpoint.  An
+ * encrypted one needs its passphrase (hozen checks it before it signs);
+ * a store handed over without it is not a problem.
+ */
+static int check_private(struct verifier *v)
+{
+	char path[PATH_MAX], *text = NULL;
+	hc_key *key = NULL;
+	size_t len = 0;
+	int rc, n;
+
+	rc = hc_read_file(hc_store_fd(v->store), HC_KEY_PRIVATE, KEY_FILE_MAX,
+			  &text, &len);
+	if (rc == HC_ENOENT)
+		return 0;
+	if (rc == HC_ESYS || rc == HC_ENOMEM)
+		return rc;
+	if (rc < 0) {
+		fail(v, -1, 0, HC_KEY_PRIVATE, "%s", hc_error_message());
+		return 0;
+	}
+	if (memmem(text, len, "ENCRYPTED", 9) || !v->key) {
+		free(text);
+		return 0;
+	}
+	free(text);
+	n = snprintf(path, sizeof(path), "%s/%s", hc_store_path(v->store),
+		     HC_KEY_PRIVATE);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return hc_error_set(HC_EINVAL, "store path too long");
+	rc = hc_key_load_private(&key, path, hc_key_name(v->key), NULL);
+	if (rc == HC_ENOMEM)
+		return rc;
+	if (rc < 0)
+		fail(v, -1, 0, HC_KEY_PRIVATE, "%s", hc_error_message());
+	else if (!hc_key_equal_public(key, v->key))
+		fail(v, -1, 0, HC_KEY_PRIVATE,
+		     "'%s' is not the private half of the verifying key "
+		     "'%s' (replaced?)",
+		     HC_KEY_PRIVATE, hc_key_vkey(v->key));
+	hc_key_free(key);
+	return 0;
+}
+
+/*
+ * The store holds what FORMAT.md section 1 lists and nothing else: at its
+ * top, in keys/ and in checkpoints/ (chain/ is checked with the log, git/
+ * and tree/ by fs/).
+ */
+static int check_layout_dir(struct verifier *v, const char *dir,
+			    const char *const *names)
+{
+	int sfd = hc_store_fd(v->store), fd;
+	char where[300];
+	struct dirent *de;
+	uint64_t n;
+	size_t i;
+	DIR *d;
+
+	fd = *dir ? openat(sfd, dir,
+			   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+		  : openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* missing or not a directory: reported elsewhere */
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return hc_error_set(HC_ESYS, "cannot read '%s'",
+				    *dir ? dir : ".");
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		for (i = 0; names[i]; i++)
+			if (!strcmp(de->d_name, names[i]))
+				break;
+		if (names[i])
+			continue;
+		if (!strcmp(dir, HC_CKPT_DIR) &&
+		    hc_numbered_name(de->d_name, ".ckpt", &n))
+			continue;
+		snprintf(where, sizeof(where), "%s%s%.200s", dir,
+			 *dir ? "/" : "", de->d_name);
+		fail(v, -1, 0, where,
+		     "no file of a store has this name (FORMAT.md section "
+		     "1): added by hand, or left by an interrupted write");
+	}
+	closedir(d);
+	return 0;
+}
+
+static int check_layout(struct verifier *v)
+{
+	static const char *const top[] = {
+		"HOZEN",     "chain",	      "checkpoints",
+		"keys",	     "git",	      "tree",
+		"case.json", "case.json.new", "case-documents",
+		"seal",	     ".reserve",      NULL};
+	static const char *const keys[] = {"signing.key", "signing.pub",
+					   "signing.vkey", NULL};
+	static const char *const none[] = {NULL};
+	int rc;
+
+	rc = check_layout_dir(v, "", top);
+	if (rc == 0)
+		rc = check_layout_dir(v, "keys", keys);
+	if (rc == 0)
+		rc = check_layout_dir(v, HC_CKPT_DIR, none);
+	return rc;
+}
+
 /* ------------------------------------------------------- checkpoints */
 
 static int add_bad(struct verifier *v, uint64_t size)
@@ -939,6 +1052,10 @@ after_chain:
 		     "%" PRIu64 ": the log was rolled back or rewritten",
 		     v.trusted->size, p);
 	rc = check_pem(&v);
+	if (rc == 0)
+		rc = check_private(&v);
+	if (rc == 0)
+		rc = check_layout(&v);
 	if (rc == 0)
 		rc = check_chain_dir(&v);
 	if (rc == 0)
