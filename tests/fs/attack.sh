@@ -29,7 +29,8 @@ rep = json.load(open(sys.argv[1]))
 where = [f.get('where', '') for f in rep.get('findings', [])]
 sys.exit(0 if any(w.startswith(sys.argv[2]) for w in where) else 1)
 EOF
-	if [ $rc -eq 1 ] && [ $? -eq 0 ]; then
+	local named=$?
+	if [ $rc -eq 1 ] && [ $named -eq 0 ]; then
 		ok "$1: INVALID, names $3"
 	else
 		not_ok "$1: INVALID, names $3" "exit $rc" \
@@ -68,12 +69,12 @@ rm -f "$S/keys/signing.key"
 openssl genpkey -algorithm ed25519 -out "$S/keys/signing.key" 2>/dev/null
 chmod 400 "$S/keys/signing.key"
 verdict "a replaced signing.key" "$S" keys/signing.key
-before=$(ls "$S/checkpoints" | wc -l)
+before=$(find "$S/checkpoints" -type f | wc -l)
 "$HOZEN" mount "$S" "$M" >"$T/mount.out" 2>&1
 check "mount refuses a replaced signing.key (exit $?)" [ $? -ne 0 ]
 mountpoint -q "$M" && fusermount3 -u "$M"
 check "and signs nothing with it" \
-	[ "$(ls "$S/checkpoints" | wc -l)" -eq "$before" ]
+	[ "$(find "$S/checkpoints" -type f | wc -l)" -eq "$before" ]
 "$HOZEN" checkpoint "$S" >/dev/null 2>&1
 check "hozen checkpoint refuses it too" [ $? -ne 0 ]
 
