@@ -3544,6 +3544,109 @@ static void dir_only(int gitfd, const char *rel, const char *const *ok,
 	closedir(d);
 }
 
+/* 1 if name is n hex digits then suffix. */
+static int hex_named(const char *name, size_t n, const char *suffix)
+{
+	return strlen(name) == n + strlen(suffix) &&
+	       strspn(name, "0123456789abcdef") == n &&
+	       !strcmp(name + n, suffix);
+}
+
+/*
+ * git/objects/ and git/lfs/: packs (and their indexes and the
+ * multi-pack-index), loose objects, LFS objects (and the copies being
+ * made of them), nothing else: a .promisor pack would make git take
+ * missing objects for fetched later, a .keep hides a pack from repack.
+ */
+static void objects_only(int gitfd, hc_findings *f, size_t *n)
+{
+	char where[600];
+	struct dirent *de;
+	mode_t m;
+	DIR *d;
+
+	d = dir_open(gitfd, "objects");
+	while (d && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    !strcmp(de->d_name, "info") || !strcmp(de->d_name, "pack"))
+			continue;
+		m = entry_type(d, de);
+		snprintf(where, sizeof(where), "git/objects/%.200s",
+			 de->d_name);
+		if (m == S_IFDIR && hex_named(de->d_name, 2, "")) {
+			char rel[32];
+			struct dirent *le;
+			DIR *ld;
+
+			snprintf(rel, sizeof(rel), "objects/%.2s", de->d_name);
+			ld = dir_open(gitfd, rel);
+			while (ld && (le = readdir(ld))) {
+				if (!strcmp(le->d_name, ".") ||
+				    !strcmp(le->d_name, ".."))
+					continue;
+				if (entry_type(ld, le) == S_IFREG &&
+				    (hex_named(le->d_name, 38, "") ||
+				     !strncmp(le->d_name, "tmp_obj_", 8)))
+					continue;
+				snprintf(where, sizeof(where),
+					 "git/objects/%s/%.200s", de->d_name,
+					 le->d_name);
+				finding(f, n, where,
+					"unexpected entry: a loose object is "
+					"named by 38 hex digits");
+			}
+			if (ld)
+				closedir(ld);
+			continue;
+		}
+		finding(f, n, where,
+			"unexpected entry: hozen and libgit2 write none there");
+	}
+	if (d)
+		closedir(d);
+	d = dir_open(gitfd, "objects/pack");
+	while (d && (de = readdir(d))) {
+		const char *name = de->d_name;
+		size_t l = strlen(name);
+
+		if (!strcmp(name, ".") || !strcmp(name, ".."))
+			continue;
+		if (entry_type(d, de) == S_IFREG &&
+		    (!strcmp(name, "multi-pack-index") ||
+		     (!strncmp(name, "pack-", 5) &&
+		      (hex_named(name + 5, 40, ".pack") ||
+		       hex_named(name + 5, 40, ".idx") ||
+		       hex_named(name + 5, 40, ".rev"))) ||
+		     !strncmp(name, "tmp_", 4) ||
+		     (l > 5 && !strcmp(name + l - 5, ".lock"))))
+			continue;
+		snprintf(where, sizeof(where), "git/objects/pack/%.200s", name);
+		finding(f, n, where, "unexpected entry: git would %s",
+			l > 9 && !strcmp(name + l - 9, ".promisor")
+				? "take objects missing from this pack for "
+				  "ones to fetch later (a partial clone)"
+			: l > 5 && !strcmp(name + l - 5, ".keep")
+				? "keep this pack out of every repack"
+				: "read only packs, their indexes and a "
+				  "multi-pack-index here");
+	}
+	if (d)
+		closedir(d);
+	d = dir_open(gitfd, VS_LFS_DIR);
+	while (d && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    (!strcmp(de->d_name, "objects") &&
+		     entry_type(d, de) == S_IFDIR))
+			continue;
+		snprintf(where, sizeof(where), "git/" VS_LFS_DIR "/%.200s",
+			 de->d_name);
+		finding(f, n, where,
+			"unexpected entry: hozen keeps only objects/ here");
+	}
+	if (d)
+		closedir(d);
+}
+
 /* 1 if name is a pseudo-ref git would read (FETCH_HEAD, ORIG_HEAD...). */
 static int pseudo_ref(const char *name)
 {
@@ -3839,6 +3942,7 @@ int vs_check_refs(vs_repo *r, const char *main_id, const char *versions_id,
 	dir_only(r->gitfd, "info", info_ok, NULL, f, &n);
 	dir_only(r->gitfd, "hooks", none, ".sample", f, &n);
 	dir_only(r->gitfd, "objects/info", objinfo_ok, NULL, f, &n);
+	objects_only(r->gitfd, f, &n);
 
 	rc = read_small(r->gitfd, "git", "HEAD", VS_SMALL_MAX, &text, &len);
 	if (rc == HC_ENOENT)

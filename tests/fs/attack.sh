@@ -9,7 +9,8 @@
 #    FILE) neither versioned nor locked the file;
 #  - a missing seal was INVALID to verify but mounted without --force;
 #  - another user's ownership of the store's files, stray files at the
-#    store's top, set-id bits: VALID.
+#    store's top, set-id bits, a .promisor pack, strays among git's
+#    objects: VALID.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -107,6 +108,18 @@ chmod u+s "$S/HOZEN"
 check "mount repairs owners and set-id bits" fs_mount "$S" "$M"
 check "unmount" fs_umount "$M"
 expect_rc "verify after the repair" 0 verify "$S"
+
+# ---------------------------------------------- git's odd files
+fresh
+pack=$(find "$S/git/objects/pack" -name '*.pack' | head -n 1)
+check "the store has a pack" [ -n "$pack" ]
+touch "${pack%.pack}.promisor"
+verdict "a .promisor beside a pack" "$S" git/objects/pack/
+fresh
+mkdir -p "$S/git/objects/ab" "$S/git/lfs/tmp"
+echo x >"$S/git/objects/ab/stray"
+verdict "a stray file among loose objects" "$S" git/objects/ab/stray
+verdict "a stray directory in git/lfs/" "$S" git/lfs/tmp
 
 # ------------------------------------- WORM: fsync of a read-only handle
 fresh
