@@ -3553,10 +3553,11 @@ static int hex_named(const char *name, size_t n, const char *suffix)
 }
 
 /*
- * git/objects/ and git/lfs/: packs (and their indexes and the
- * multi-pack-index), loose objects, LFS objects (and the copies being
- * made of them), nothing else: a .promisor pack would make git take
- * missing objects for fetched later, a .keep hides a pack from repack.
+ * git/objects/ and git/lfs/: packs (and their indexes, bitmaps and
+ * mtimes, which 'git gc' writes, and the multi-pack-index), loose objects, LFS
+ * objects (and the copies being made of them), nothing else: a .promisor pack
+ * would make git take missing objects for fetched later, a .keep hides a pack
+ * from repack.
  */
 static void objects_only(int gitfd, hc_findings *f, size_t *n)
 {
@@ -3616,7 +3617,9 @@ static void objects_only(int gitfd, hc_findings *f, size_t *n)
 		     (!strncmp(name, "pack-", 5) &&
 		      (hex_named(name + 5, 40, ".pack") ||
 		       hex_named(name + 5, 40, ".idx") ||
-		       hex_named(name + 5, 40, ".rev"))) ||
+		       hex_named(name + 5, 40, ".rev") ||
+		       hex_named(name + 5, 40, ".bitmap") ||
+		       hex_named(name + 5, 40, ".mtimes"))) ||
 		     !strncmp(name, "tmp_", 4) ||
 		     (l > 5 && !strcmp(name + l - 5, ".lock"))))
 			continue;
@@ -3628,7 +3631,8 @@ static void objects_only(int gitfd, hc_findings *f, size_t *n)
 			: l > 5 && !strcmp(name + l - 5, ".keep")
 				? "keep this pack out of every repack"
 				: "read only packs, their indexes and a "
-				  "multi-pack-index here");
+				  "multi-pack-index here (hozen writes no "
+				  "other file)");
 	}
 	if (d)
 		closedir(d);
