@@ -3553,6 +3553,25 @@ static int hex_named(const char *name, size_t n, const char *suffix)
 }
 
 /*
+ * 1 if name is a temporary file of libgit2 ("pack_git2_XXXXXX",
+ * "..._git2_XXXXXX"): a pack or object being written, which a killed
+ * writer leaves behind and git never reads.
+ */
+static int git2_tmp(const char *name)
+{
+	const char *p = strstr(name, "_git2_");
+	size_t k = 0;
+
+	if (!p || p == name)
+		return 0;
+	for (p += 6; *p; p++, k++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= 'A' && *p <= 'Z')))
+			return 0;
+	return k >= 6;
+}
+
+/*
  * git/objects/ and git/lfs/: packs (and their indexes, bitmaps and
  * mtimes, which 'git gc' writes, and the multi-pack-index), loose objects, LFS
  * objects (and the copies being made of them), nothing else: a .promisor pack
@@ -3574,6 +3593,8 @@ static void objects_only(int gitfd, hc_findings *f, size_t *n)
 		m = entry_type(d, de);
 		snprintf(where, sizeof(where), "git/objects/%.200s",
 			 de->d_name);
+		if (m == S_IFREG && git2_tmp(de->d_name))
+			continue; /* an object being written */
 		if (m == S_IFDIR && hex_named(de->d_name, 2, "")) {
 			char rel[32];
 			struct dirent *le;
@@ -3587,7 +3608,8 @@ static void objects_only(int gitfd, hc_findings *f, size_t *n)
 					continue;
 				if (entry_type(ld, le) == S_IFREG &&
 				    (hex_named(le->d_name, 38, "") ||
-				     !strncmp(le->d_name, "tmp_obj_", 8)))
+				     !strncmp(le->d_name, "tmp_obj_", 8) ||
+				     git2_tmp(le->d_name)))
 					continue;
 				snprintf(where, sizeof(where),
 					 "git/objects/%s/%.200s", de->d_name,
@@ -3620,7 +3642,7 @@ static void objects_only(int gitfd, hc_findings *f, size_t *n)
 		       hex_named(name + 5, 40, ".rev") ||
 		       hex_named(name + 5, 40, ".bitmap") ||
 		       hex_named(name + 5, 40, ".mtimes"))) ||
-		     !strncmp(name, "tmp_", 4) ||
+		     !strncmp(name, "tmp_", 4) || git2_tmp(name) ||
 		     (l > 5 && !strcmp(name + l - 5, ".lock"))))
 			continue;
 		snprintf(where, sizeof(where), "git/objects/pack/%.200s", name);
@@ -4341,6 +4363,28 @@ static void remove_stale_locks(int dirfd, int depth)
 	closedir(d);
 }
 
+/*
+ * libgit2's temporary files a killed writer left in objects/ and
+ * objects/pack/ (a pack or a loose object half written): never read by
+ * git, removed by the next writer.
+ */
+static void remove_git2_tmp(int gitfd)
+{
+	static const char *const dirs[] = {"objects", "objects/pack"};
+	struct dirent *de;
+	size_t i;
+	DIR *d;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(*dirs); i++) {
+		d = dir_open(gitfd, dirs[i]);
+		while (d && (de = readdir(d)))
+			if (de->d_type == DT_REG && git2_tmp(de->d_name))
+				(void)unlinkat(dirfd(d), de->d_name, 0);
+		if (d)
+			closedir(d);
+	}
+}
+
 static int repo_open(vs_repo **out, int storefd, const struct vs_options *opts,
 		     int create)
 {
@@ -4406,9 +4450,12 @@ static int repo_open(vs_repo **out, int storefd, const struct vs_options *opts,
 		goto out;
 	}
 	if (!empty) {
-		/* A killed writer's ref locks: this open is the writer. */
-		if (create)
+		/* A killed writer's locks and temporary files: this open
+		 * is the writer. */
+		if (create) {
 			remove_stale_locks(gitfd, 0);
+			remove_git2_tmp(gitfd);
+		}
 		/* Nothing libgit2 opens may block it or lead elsewhere. */
 		rc = repo_shape(gitfd);
 		if (rc == 0)

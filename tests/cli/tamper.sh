@@ -25,8 +25,9 @@ cd "$T" || exit 2
 
 SEG=chain/00000000000000000000.log
 R=$T/results
-# HOZEN_FLIP_STRIDE=N flips one byte pair in N (the sanitized build's
-# run: the same code, many times slower); every byte by default.
+# HOZEN_FLIP_STRIDE=N flips one byte pair in N (scripts/test.sh: 3, and
+# 36 in the sanitized build, which runs the same code many times slower);
+# every byte by default.
 FLIP_STRIDE=${HOZEN_FLIP_STRIDE:-1}
 mkdir "$R"
 : >"$R/manifest"

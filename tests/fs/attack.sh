@@ -10,7 +10,9 @@
 #  - a missing seal was INVALID to verify but mounted without --force;
 #  - another user's ownership of the store's files, stray files at the
 #    store's top, set-id bits, a .promisor pack, strays among git's
-#    objects: VALID.
+#    objects: VALID;
+#  - a daemon killed while libgit2 wrote a pack left pack_git2_XXXX in
+#    git/objects/pack, and the next mount refused the store.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -120,6 +122,17 @@ mkdir -p "$S/git/objects/ab" "$S/git/lfs/tmp"
 echo x >"$S/git/objects/ab/stray"
 verdict "a stray file among loose objects" "$S" git/objects/ab/stray
 verdict "a stray directory in git/lfs/" "$S" git/lfs/tmp
+# What a daemon killed while libgit2 wrote a pack leaves: git reads none
+# of it, so it is no problem; the next mount removes it.
+fresh
+head -c 4096 /dev/urandom >"$S/git/objects/pack/pack_git2_4b5201da652b6e08"
+expect_rc "a killed writer's pack_git2_ file: VALID" 0 verify "$S"
+check "mount beside it" fs_mount "$S" "$M"
+check "unmount" fs_umount "$M"
+check "the mount removed it" \
+	[ ! -e "$S/git/objects/pack/pack_git2_4b5201da652b6e08" ]
+echo x >"$S/git/objects/pack/pack_git2_x"
+verdict "a name only like libgit2's" "$S" git/objects/pack/pack_git2_x
 
 # ------------------------------------- WORM: fsync of a read-only handle
 fresh
