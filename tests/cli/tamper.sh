@@ -25,10 +25,15 @@ cd "$T" || exit 2
 
 SEG=chain/00000000000000000000.log
 R=$T/results
-# HOZEN_FLIP_STRIDE=N flips one byte pair in N (scripts/test.sh: 3, and
-# 36 in the sanitized build, which runs the same code many times slower);
-# every byte by default.
+# HOZEN_FLIP_STRIDE=N flips one byte pair in N (scripts/test.sh: 6, and
+# 36 in the sanitized build, which runs the same code many times slower),
+# starting at a random pair that the output names (HOZEN_FLIP_PHASE=K
+# repeats a run): over many runs every pair is flipped.  Every byte by
+# default.
 FLIP_STRIDE=${HOZEN_FLIP_STRIDE:-1}
+FLIP_PHASE=${HOZEN_FLIP_PHASE:-$((RANDOM % FLIP_STRIDE))}
+echo "# byte flips: one pair in $FLIP_STRIDE from pair $FLIP_PHASE" \
+	"(HOZEN_FLIP_STRIDE=$FLIP_STRIDE HOZEN_FLIP_PHASE=$FLIP_PHASE)"
 mkdir "$R"
 : >"$R/manifest"
 ncase=0
@@ -94,7 +99,7 @@ flip_some()
 	local base=$8 k=$9 i=0 b last='' lasti='' name
 	for b in $(bytes_of "$store/$file" "$off" "$len"); do
 		if [ $((i % 2)) -ne "$k" ] ||
-			[ $((i / 2 % FLIP_STRIDE)) -ne 0 ]; then
+			[ $(((i / 2 + FLIP_PHASE) % FLIP_STRIDE)) -ne 0 ]; then
 			i=$((i + 1))
 			continue
 		fi
