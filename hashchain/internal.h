@@ -42,6 +42,20 @@ int hc_log_append_tree(hc_log *log, const char *type, const hc_actor *actor,
 		       json_t *fields, struct hc_appended *out,
 		       hc_merkle *tree);
 
+/* A checkpoint record whose checkpoint file is missing. */
+struct hc_ck_unsigned {
+	uint64_t size;		   /* the tree it seals */
+	uint8_t root[HC_HASH_LEN]; /* that tree's root */
+};
+
+/*
+ * What the log's opening saw: the checkpoint records without their file
+ * (list, n: valid until hc_log_close), and the tree size after the last
+ * checkpoint record (0: none).
+ */
+void hc_log_unsigned(const hc_log *log, const struct hc_ck_unsigned **list,
+		     size_t *n, uint64_t *sealed);
+
 /*
  * Decode one UTF-8 sequence at s (n > 0 bytes available) into *cp; returns
  * its length, or 0 if it is not well-formed (overlong, surrogate, beyond

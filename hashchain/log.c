@@ -618,6 +618,11 @@ struct hc_log {
 	pthread_t flusher;
 	int flusher_running;
 	int stop; /* protected by sync_mu */
+
+	/* What the opening's replay saw of checkpoint records. */
+	uint64_t ck_sealed;		/* size after the last one, or 0 */
+	struct hc_ck_unsigned *ck_miss; /* those without their file */
+	size_t ck_nmiss;
 };
 
 /*
@@ -1056,6 +1061,7 @@ static void log_free(hc_log *log)
 	pthread_mutex_destroy(&log->sync_mu);
 	pthread_cond_destroy(&log->sync_cv);
 	free(log->dump);
+	free(log->ck_miss);
 	free(log);
 }
 
@@ -1243,6 +1249,41 @@ static int find_unrecorded_torn(hc_log *log, const char *seg, uint64_t size,
 }
 
 /* Replay the log to find its head; *torn set if it ends in a torn line. */
+/*
+ * The record just pushed is a checkpoint record: the records so far are
+ * sealed; remember the tree's root if its checkpoint file is missing (a
+ * crash between the record and the file), for hc_log_unsigned.
+ */
+static int note_checkpoint(hc_log *log)
+{
+	struct hc_ck_unsigned *more;
+	char path[64];
+	struct stat st;
+	int rc;
+
+	log->ck_sealed = log->tree.size;
+	hc_checkpoint_name(log->tree.size, path);
+	if (fstatat(log->storefd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	more = realloc(log->ck_miss, (log->ck_nmiss + 1) * sizeof(*more));
+	if (!more)
+		return hc_error_set(HC_ENOMEM, "out of memory");
+	log->ck_miss = more;
+	more[log->ck_nmiss].size = log->tree.size;
+	rc = hc_merkle_root(&log->tree, more[log->ck_nmiss].root);
+	if (rc == 0)
+		log->ck_nmiss++;
+	return rc;
+}
+
+void hc_log_unsigned(const hc_log *log, const struct hc_ck_unsigned **list,
+		     size_t *n, uint64_t *sealed)
+{
+	*list = log->ck_miss;
+	*n = log->ck_nmiss;
+	*sealed = log->ck_sealed;
+}
+
 static int replay(hc_log *log, int *torn, struct hc_torn *where)
 {
 	hc_reader *r = NULL;
@@ -1282,6 +1323,8 @@ static int replay(hc_log *log, int *torn, struct hc_torn *where)
 		}
 		memcpy(log->last_hash, rec.hash, HC_HASH_LEN);
 		rc = hc_merkle_push(&log->tree, rec.leaf);
+		if (rc == 0 && !strcmp(rec.type, "checkpoint"))
+			rc = note_checkpoint(log);
 		if (rc < 0)
 			goto out;
 		log->next_seq++;

@@ -486,50 +486,33 @@ int hc_store_read_checkpoint(const hc_store *s, uint64_t size,
 
 /* --------------------------------------------------------------- recover */
 
-/* Rewrite the checkpoints the chain announces but checkpoints/ lacks. */
-static int rewrite_missing(hc_store *s, const hc_key *key, const char *origin,
-			   size_t *rewritten, uint64_t *sealed)
+/*
+ * Rewrite the checkpoints the chain announces but checkpoints/ lacks, as
+ * the log's opening found them (it reads every record once).
+ */
+static int rewrite_missing(hc_store *s, const hc_log *log, const hc_key *key,
+			   const char *origin, size_t *rewritten,
+			   uint64_t *sealed)
 {
-	hc_reader *r = NULL;
+	const struct hc_ck_unsigned *miss;
 	hc_checkpoint *ck = NULL;
-	hc_record rec;
-	hc_merkle tree;
-	uint8_t root[HC_HASH_LEN];
 	char path[64];
-	struct stat st;
-	int rc;
+	size_t i, n;
+	int rc = 0;
 
-	memset(&rec, 0, sizeof(rec));
-	hc_merkle_init(&tree);
-	rc = hc_reader_open(&r, s->fd);
-	if (rc < 0)
-		return rc;
-	while ((rc = hc_reader_next(r, &rec)) == 1) {
-		rc = hc_merkle_push(&tree, rec.leaf);
-		if (rc < 0)
-			goto out;
-		if (strcmp(rec.type, "checkpoint") != 0)
-			continue;
-		*sealed = tree.size;
-		hc_checkpoint_name(tree.size, path);
-		if (fstatat(s->fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			continue;
-		rc = hc_merkle_root(&tree, root);
-		if (rc == 0)
-			rc = hc_checkpoint_sign(&ck, origin, tree.size, root,
-						NULL, key);
+	hc_log_unsigned(log, &miss, &n, sealed);
+	for (i = 0; i < n && rc == 0; i++) {
+		hc_checkpoint_name(miss[i].size, path);
+		rc = hc_checkpoint_sign(&ck, origin, miss[i].size, miss[i].root,
+					NULL, key);
 		if (rc == 0)
 			rc = hc_atomic_write(s->fd, path, ck->text,
 					     strlen(ck->text), 0400);
 		hc_checkpoint_free(ck);
 		ck = NULL;
-		if (rc < 0)
-			goto out;
-		(*rewritten)++;
+		if (rc == 0)
+			(*rewritten)++;
 	}
-out:
-	hc_record_release(&rec);
-	hc_reader_free(r);
 	return rc;
 }
 
@@ -555,7 +538,7 @@ int hc_store_recover(hc_store *s, const hc_key *key, const hc_actor *actor,
 	rep.torn = orep.torn;
 	rep.torn_bytes = orep.torn_bytes;
 	memcpy(rep.torn_saved, orep.torn_saved, sizeof(rep.torn_saved));
-	rc = rewrite_missing(s, key, origin, &rep.rewritten, &sealed);
+	rc = rewrite_missing(s, log, key, origin, &rep.rewritten, &sealed);
 	/*
 	 * Records no checkpoint record announced (but the torn tail's
 	 * recovery record, this recovery's own): the key adopts them now,

@@ -390,6 +390,71 @@ static void test_every_problem(void)
 	hc_store_free(s);
 }
 
+/*
+ * A crash between a checkpoint record and its file: recovery signs the
+ * missing checkpoints again, from what the log's one reading saw, and
+ * adopts only the records after the last checkpoint record.
+ */
+static void test_recover_missing(void)
+{
+	struct hc_checkpoint_result ck[2];
+	struct hc_recover_report rec;
+	struct hc_verify_report rep;
+	hc_store *s = NULL;
+	hc_key *key = NULL;
+	hc_log *log = NULL;
+	const char *origin = NULL;
+	char path[512];
+	hc_actor self;
+	int i, rc;
+
+	hc_actor_self(&self);
+	rc = make_store("ckmiss", &s);
+	if (rc == 0)
+		rc = hc_store_private_key(s, NULL, &key);
+	if (rc == 0)
+		rc = hc_store_origin(s, &origin);
+	if (rc == 0)
+		rc = hc_log_open(&log, hc_store_fd(s), NULL, NULL);
+	for (i = 0; i < 2 && rc == 0; i++) {
+		rc = hc_log_append(log, "note", &self, NULL, NULL);
+		if (rc == 0)
+			rc = hc_store_checkpoint(log, key, origin, &self,
+						 &ck[i]);
+	}
+	if (rc == 0)
+		rc = hc_log_append(log, "note", &self, NULL, NULL);
+	hc_log_close(log);
+	if (!ok(rc == 0, "a store with two checkpoints and a note after"))
+		goto out;
+	for (i = 0; i < 2; i++) {
+		path_in(path, sizeof(path), "ckmiss", ck[i].path);
+		unlink(path);
+	}
+	memset(&rec, 0, sizeof(rec));
+	ok(hc_store_recover(s, key, &self, &rec) == 0, "recover");
+	ok(rec.rewritten == 2, "both checkpoints signed again (%zu)",
+	   rec.rewritten);
+	ok(rec.adopted && rec.adopted_first == ck[1].size &&
+		   rec.adopted_last == ck[1].size,
+	   "only the note after the last checkpoint record is adopted");
+	for (i = 0; i < 2; i++) {
+		hc_checkpoint *c = NULL;
+
+		rc = hc_store_read_checkpoint(s, ck[i].size, key, &c);
+		ok(rc == 0 && c && c->size == ck[i].size &&
+			   !memcmp(c->root, ck[i].root, HC_HASH_LEN) &&
+			   (mode_of("ckmiss", ck[i].path) & 0222) == 0,
+		   "checkpoint %d: its size and root, read-only", i + 1);
+		hc_checkpoint_free(c);
+	}
+	ok(hc_verify_store(s, NULL, &rep) == 0 && rep.verdict == HC_VALID,
+	   "the store verifies");
+out:
+	hc_key_free(key);
+	hc_store_free(s);
+}
+
 int main(void)
 {
 	umask(022);
@@ -401,6 +466,7 @@ int main(void)
 	test_loose_modes();
 	test_marker();
 	test_every_problem();
+	test_recover_missing();
 	tap_rmrf(base);
 	return tap_done();
 }
