@@ -38,8 +38,8 @@ setup() { # dir options...
 # sanitized build, which runs the same code several times slower.
 echo "== build (werror) and tests"
 if setup build-test -Dwerror=true && ninja -C build-test; then
-	HOZEN_CRASH_ROUNDS=${HOZEN_CRASH_ROUNDS:-6} \
-		HOZEN_FSX_OPS=${HOZEN_FSX_OPS:-1500} \
+	HOZEN_CRASH_ROUNDS=${HOZEN_CRASH_ROUNDS:-4} \
+		HOZEN_FSX_OPS=${HOZEN_FSX_OPS:-1000} \
 		HOZEN_FLIP_STRIDE=${HOZEN_FLIP_STRIDE:-6} \
 		meson test -C build-test --print-errorlogs --num-processes 2
 	count build-test/meson-logs/testlog.json
