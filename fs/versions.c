@@ -63,7 +63,9 @@
 #define VS_SIGNATURE_NAME  "hozen"
 #define VS_SIGNATURE_EMAIL "hozen@localhost"
 #define VS_JOURNAL	   "hozen-journal"
-#define VS_OPEN_PACKS	   256 /* pack files libgit2 keeps open */
+#define VS_OPEN_PACKS	   256	       /* pack files libgit2 keeps open */
+#define VS_PACK_WINDOW	   (8u << 20)  /* bytes of a pack mapped at once */
+#define VS_PACK_MAPPED	   (32u << 20) /* pack bytes mapped in all */
 #define VS_MIDX_EVERY	   256 /* new packs between multi-pack-indexes */
 #define VS_BATCH_MAX	   (64u << 20) /* new content held at most */
 #define VS_MEM_PRIORITY	   1000 /* above the loose (1) and pack (2) backends */
@@ -164,6 +166,19 @@ static void git_init(void)
 	if (git_init_rc >= 0)
 		(void)git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT,
 				       (size_t)VS_OPEN_PACKS);
+	/*
+	 * libgit2 maps packs in windows of 1 GiB and keeps up to 8 GiB
+	 * mapped on 64-bit systems: every page it touched stays in the
+	 * process (verify of 100,000 files: 159 MiB peak RSS, 116 with
+	 * these).
+	 * Smaller windows, and few of them at once, bound that.
+	 */
+	if (git_init_rc >= 0) {
+		(void)git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE,
+				       (size_t)VS_PACK_WINDOW);
+		(void)git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT,
+				       (size_t)VS_PACK_MAPPED);
+	}
 }
 
 /*
