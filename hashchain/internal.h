@@ -77,6 +77,17 @@ int hc_open_regular_as(int dirfd, const char *path, const char *name, int flags,
 int hc_numbered_name(const char *name, const char *suffix, uint64_t *n);
 
 /*
+ * 1 if name (a file of chain/torn/ that no recovery record names) is what
+ * a crash inside recovery leaves: SEG-OFFSET.torn with SEG a segment of
+ * chain/ whose size is at most OFFSET (the bytes were cut there), and no
+ * record after the cut but recovery records -- last_other, the seq of the
+ * log's last record of another type, comes before the segment after SEG
+ * (the recovery record's append may have begun that segment).  FORMAT.md
+ * section 2.4.
+ */
+int hc_torn_interrupted(int storefd, const char *name, uint64_t last_other);
+
+/*
  * The numbers of the files in dirfd named by 20 decimal digits and suffix
  * (".log", ".ckpt"), ascending, in *out (malloc'd).
  */

@@ -619,6 +619,10 @@ struct hc_log {
 	int flusher_running;
 	int stop; /* protected by sync_mu */
 
+	/* What the opening's replay saw of recovery records. */
+	uint64_t last_other; /* the last record of another type */
+	json_t *torn_named;  /* the copies they name ("saved") */
+
 	/* What the opening's replay saw of checkpoint records. */
 	uint64_t ck_sealed;		/* size after the last one, or 0 */
 	struct hc_ck_unsigned *ck_miss; /* those without their file */
@@ -1062,6 +1066,7 @@ static void log_free(hc_log *log)
 	pthread_cond_destroy(&log->sync_cv);
 	free(log->dump);
 	free(log->ck_miss);
+	json_decref(log->torn_named);
 	free(log);
 }
 
@@ -1180,20 +1185,20 @@ out:
 
 /*
  * A crash between save_torn() and its recovery record leaves a copy of
- * torn bytes that no record names: chain/torn/SEG-OFFSET.torn where SEG
- * is the last segment and OFFSET at or past its end (a recorded copy has
- * its recovery record after it).  Append a description of each such copy,
- * for the recovery record the crash prevented, to infos.
+ * torn bytes that no record names (hc_torn_interrupted says which: the
+ * record's append may have begun a new segment, so the copy's segment is
+ * not always the last).  Append a description of each such copy, for
+ * the recovery record the crash prevented, to infos.
  */
-static int find_unrecorded_torn(hc_log *log, const char *seg, uint64_t size,
-				json_t *infos)
+static int find_unrecorded_torn(hc_log *log, json_t *infos)
 {
-	char path[128], hex[HC_HEX_LEN + 1];
+	char path[300], hex[HC_HEX_LEN + 1], seg[32];
 	uint8_t hash[HC_HASH_LEN];
 	struct dirent *de;
 	struct stat st;
 	uint64_t off;
 	int dfd, fd, rc = 0;
+	size_t i;
 	char *bytes;
 	DIR *d;
 
@@ -1212,13 +1217,20 @@ static int find_unrecorded_torn(hc_log *log, const char *seg, uint64_t size,
 	while (rc == 0 && (de = readdir(d))) {
 		char num[32];
 
-		if (strlen(de->d_name) != 46 || strncmp(de->d_name, seg, 20) ||
-		    de->d_name[20] != '-' || strcmp(de->d_name + 41, ".torn"))
-			continue;
-		snprintf(num, sizeof(num), "%.20s.x", de->d_name + 21);
-		if (!hc_numbered_name(num, ".x", &off) || off < size)
+		if (!hc_torn_interrupted(log->storefd, de->d_name,
+					 log->last_other))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", HC_TORN_DIR, de->d_name);
+		for (i = 0; i < json_array_size(log->torn_named); i++)
+			if (!strcmp(json_string_value(
+					    json_array_get(log->torn_named, i)),
+				    path))
+				break;
+		if (i < json_array_size(log->torn_named))
+			continue; /* recorded */
+		snprintf(seg, sizeof(seg), "%.20s.log", de->d_name);
+		snprintf(num, sizeof(num), "%.20s.x", de->d_name + 21);
+		(void)hc_numbered_name(num, ".x", &off);
 		rc = hc_open_regular_as(log->storefd, path, path, O_RDONLY, &fd,
 					&st);
 		if (rc < 0)
@@ -1325,6 +1337,16 @@ static int replay(hc_log *log, int *torn, struct hc_torn *where)
 		rc = hc_merkle_push(&log->tree, rec.leaf);
 		if (rc == 0 && !strcmp(rec.type, "checkpoint"))
 			rc = note_checkpoint(log);
+		if (rc == 0 && !strcmp(rec.type, "recovery")) {
+			json_t *saved = json_object_get(
+				json_object_get(rec.json, "torn"), "saved");
+
+			if (json_is_string(saved) &&
+			    json_array_append(log->torn_named, saved))
+				rc = hc_error_set(HC_ENOMEM, "out of memory");
+		} else {
+			log->last_other = rec.seq;
+		}
 		if (rc < 0)
 			goto out;
 		log->next_seq++;
@@ -1378,6 +1400,11 @@ int hc_log_open(hc_log **out, int storefd, const struct hc_log_options *opts,
 	if (!log->opts.segment_bytes)
 		log->opts.segment_bytes = 256ull << 20;
 	hc_merkle_init(&log->tree);
+	log->torn_named = json_array();
+	if (!log->torn_named) {
+		rc = hc_error_set(HC_ENOMEM, "out of memory");
+		goto fail;
+	}
 
 	log->chainfd = openat(storefd, HC_CHAIN_DIR,
 			      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -1433,7 +1460,7 @@ int hc_log_open(hc_log **out, int storefd, const struct hc_log_options *opts,
 	log->seg_bytes = (uint64_t)st.st_size;
 	/* Copies a crash kept from being recorded (the torn one too). */
 	infos = json_array();
-	rc = infos ? find_unrecorded_torn(log, name, log->seg_bytes, infos)
+	rc = infos ? find_unrecorded_torn(log, infos)
 		   : hc_error_set(HC_ENOMEM, "out of memory");
 	if (rc < 0)
 		goto fail;

@@ -368,6 +368,39 @@ int hc_numbered_name(const char *name, const char *suffix, uint64_t *n)
 	return 1;
 }
 
+int hc_torn_interrupted(int storefd, const char *name, uint64_t last_other)
+{
+	char seg[32], num[32];
+	uint64_t n, off, *segs = NULL;
+	struct stat st;
+	size_t nsegs = 0, i;
+	int fd, yes = 0;
+
+	if (strlen(name) != 46 || name[20] != '-' ||
+	    strcmp(name + 41, ".torn") != 0)
+		return 0;
+	snprintf(seg, sizeof(seg), "%.20s.log", name);
+	snprintf(num, sizeof(num), "%.20s.x", name + 21);
+	if (!hc_numbered_name(seg, ".log", &n) ||
+	    !hc_numbered_name(num, ".x", &off))
+		return 0;
+	fd = openat(storefd, HC_CHAIN_DIR,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstatat(fd, seg, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && (uint64_t)st.st_size <= off &&
+	    hc_list_numbered(fd, ".log", &segs, &nsegs) == 0) {
+		yes = 1;
+		for (i = 0; i < nsegs; i++)
+			if (segs[i] > n && last_other >= segs[i])
+				yes = 0; /* another record after the cut */
+	}
+	free(segs);
+	close(fd);
+	return yes;
+}
+
 int hc_list_numbered(int dirfd, const char *suffix, uint64_t **out,
 		     size_t *n_out)
 {

@@ -55,10 +55,11 @@ struct verifier {
 	int trusted_met;	/* the log reached its size */
 	struct recovery *recs;
 	size_t nrecs, caprecs;
-	uint64_t sealed;  /* records announced by a checkpoint record so far */
-	int chain_broken; /* records could not all be read and linked */
-	int case_stopped; /* on_record failed: not called again */
-	size_t failed;	  /* findings so far */
+	uint64_t sealed; /* records announced by a checkpoint record so far */
+	uint64_t last_other; /* the last record not of type recovery */
+	int chain_broken;    /* records could not all be read and linked */
+	int case_stopped;    /* on_record failed: not called again */
+	size_t failed;	     /* findings so far */
 };
 
 __attribute__((format(printf, 5, 6))) static void
@@ -672,57 +673,6 @@ static int hash_fd(int fd, uint8_t out[HC_HASH_LEN], uint64_t *len)
 }
 
 /*
- * 1 if name (in chain/torn/) is SEG-OFFSET.torn for the last segment of
- * chain/ and an offset at or past its end: torn bytes a recovery saved
- * and cut before a crash stopped it from recording them.
- */
-static int interrupted_recovery(int sfd, const char *name)
-{
-	char seg[32], num[21];
-	uint64_t n, off, last = 0;
-	struct dirent *de;
-	struct stat st;
-	int fd, have = 0;
-	DIR *d;
-
-	if (strlen(name) != 46 || name[20] != '-' ||
-	    strcmp(name + 41, ".torn") != 0)
-		return 0;
-	snprintf(seg, sizeof(seg), "%.20s.log", name);
-	memcpy(num, name + 21, 20);
-	num[20] = '\0';
-	if (!hc_numbered_name(seg, ".log", &n) ||
-	    strspn(num, "0123456789") != 20)
-		return 0;
-	off = strtoull(num, NULL, 10);
-	fd = openat(sfd, HC_CHAIN_DIR,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	if (fstatat(fd, seg, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISREG(st.st_mode) || (uint64_t)st.st_size > off) {
-		close(fd);
-		return 0;
-	}
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return 0;
-	}
-	while ((de = readdir(d))) {
-		uint64_t k;
-
-		if (hc_numbered_name(de->d_name, ".log", &k) &&
-		    (!have || k > last)) {
-			last = k;
-			have = 1;
-		}
-	}
-	closedir(d);
-	return have && last == n;
-}
-
-/*
  * Every recovery record's copy is in chain/torn/ with its length and
  * SHA-256, mode 0400; with the whole chain read, every file there is a
  * recovery record's copy (FORMAT.md section 2.4).
@@ -791,7 +741,7 @@ static int check_torn(struct verifier *v)
 				break;
 		if (i < v->nrecs)
 			continue;
-		if (interrupted_recovery(sfd, de->d_name)) {
+		if (hc_torn_interrupted(sfd, de->d_name, v->last_other)) {
 			/* What 'hozen recover' records (hashchain/log.c). */
 			v->rep->torn = 1;
 			fail(v, -1, 0, path,
@@ -988,6 +938,8 @@ int hc_verify_store(const hc_store *s, const struct hc_verify_options *opts,
 			rc = note_recovery(&v, &rec, where);
 			if (rc < 0)
 				goto out;
+		} else {
+			v.last_other = p;
 		}
 		if (strcmp(rec.type, "adopt") == 0)
 			check_adopt(&v, &rec, where);
