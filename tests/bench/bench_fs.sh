@@ -34,6 +34,10 @@
 #                    reads with ENOSYS as passthrough_ll does by default, so
 #                    the kernel stops asking for security.capability
 #                    before every write)
+#   BENCH_BASE       another hozen binary (an earlier build), run as the
+#                    filesystem "base" in the same interleaved rounds, so
+#                    a change is measured before and after in one run
+#                    (it joins BENCH_FS when set and BENCH_FS is not)
 #   BENCH_DIR        where the work directory goes (default BUILD_DIR);
 #                    must be on a disk, not tmpfs
 #   BENCH_TAR_FILES, BENCH_MIB, BENCH_CHURN_FILES, BENCH_CHURN_ROUNDS
@@ -52,7 +56,8 @@ set -eu
 build=$(realpath "${1:-./build}")
 runs=${BENCH_RUNS:-3}
 rows=${BENCH_ROWS:-1 2 3 4}
-fslist=${BENCH_FS:-native pt ptwb loggedfs hozen hozenx}
+base_src=${BENCH_BASE:-}
+fslist=${BENCH_FS:-native pt ptwb loggedfs hozen hozenx${base_src:+ base}}
 if [ "${QUICK:-0}" = 1 ]; then
 	mib=${BENCH_MIB:-64}
 	tarfiles=${BENCH_TAR_FILES:-2000}
@@ -72,7 +77,7 @@ die() {
 	exit 2
 }
 
-for exe in "$hozen_src" "$work_src"; do
+for exe in "$hozen_src" "$work_src" ${base_src:+"$base_src"}; do
 	[ -x "$exe" ] || die "'$exe' is not built: ninja -C $build"
 done
 [ "$(id -u)" = 0 ] || die "run as root (FUSE allow_other, loggedfs -p)"
@@ -120,6 +125,9 @@ mkdir -p "$work/bin" "$work/input"
 cp "$hozen_src" "$work/bin/hozen"
 cp "$work_src" "$work/bin/bench_fs_work"
 hozen=$work/bin/hozen
+if [ -n "$base_src" ]; then
+	cp "$base_src" "$work/bin/hozen-base"
+fi
 wl=$work/bin/bench_fs_work
 
 # --- the peers
@@ -183,12 +191,17 @@ start_daemon() { # fs row; sets cur_pid, cur_mnt, data_dir
 		cur_pid=$!
 		cur_mnt=$run/mnt
 		;;
-	hozen | hozenx)
-		"$hozen" init "$run/store" >/dev/null
+	hozen | hozenx | base)
+		local bin=$hozen
+		if [ "$fs" = base ]; then
+			[ -n "$base_src" ] || die "base: set BENCH_BASE"
+			bin=$work/bin/hozen-base
+		fi
+		"$bin" init "$run/store" >/dev/null
 		data_dir=$run/store/tree
 		o=
 		[ "$fs" = hozenx ] && o=--no-xattr-read
-		"$hozen" mount -f $o "$run/store" "$run/mnt" \
+		"$bin" mount -f $o "$run/store" "$run/mnt" \
 			>"$run/daemon.log" 2>&1 &
 		cur_pid=$!
 		cur_mnt=$run/mnt
@@ -234,7 +247,8 @@ check_run() { # fs row
 		echo "bad:$n-of-$want"
 		return
 	fi
-	if [ "${fs#hozen}" != "$fs" ] && command -v git >/dev/null; then
+	if { [ "${fs#hozen}" != "$fs" ] || [ "$fs" = base ]; } &&
+		command -v git >/dev/null; then
 		want=$([ "$row" -le 2 ] && echo 1 || echo "$n")
 		n=$(git --git-dir="$work/run/store/git" ls-tree -r HEAD \
 			2>/dev/null | wc -l)
@@ -290,7 +304,7 @@ echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- |
 	sed 's/^ //'), $(nproc) cores; kernel $(uname -r);" \
 	"fuse3 $(pkg-config --modversion fuse3);" \
 	"loggedfs $(dpkg-query -W -f '${Version}' loggedfs 2>/dev/null || echo ?);" \
-	"hozen binary of $(date -r "$hozen_src" '+%F %T')"
+	"hozen binary of $(date -r "$hozen_src" '+%F %T')${base_src:+; base: $base_src}"
 echo
 
 read -r -a fsarr <<<"$fslist"
@@ -336,12 +350,13 @@ END {
 	amount[1] = amount[2] = mib * 1048576 / 1e6; unit[1] = unit[2] = "MB/s"
 	amount[3] = tarfiles; unit[3] = unit[4] = "files/s"
 	amount[4] = churn * rounds
-	nf = split("native pt ptwb loggedfs hozen hozenx", fsorder, " ")
+	nf = split("native pt ptwb loggedfs base hozen hozenx", fsorder, " ")
 	fsname["native"] = "ext4 (native)"
 	fsname["pt"] = "passthrough_ll"
 	fsname["ptwb"] = "passthrough_ll -o writeback"
 	fsname["loggedfs"] = "loggedfs"
 	fsname["hozen"] = "hozen"
+	fsname["base"] = "hozen (base)"
 	fsname["hozenx"] = "hozen --no-xattr-read"
 	printf "%-22s %-28s %8s %12s %6s %6s %7s  %s\n", "row", "filesystem",
 		"median s", "rate", "t/pt", "t/ptwb", "RSS MiB", "runs (s)"
@@ -393,6 +408,10 @@ END {
 						x, peers[p], (x <= 1.5) ? "met" : "MISSED")
 				}
 			}
+			bk = r SUBSEP "base"
+			if (bk in med)
+				line = line sprintf(" %.2fx base time (<= 1: %s);",
+					med[k] / med[bk], (med[k] <= med[bk]) ? "met" : "MISSED")
 			lk = r SUBSEP "loggedfs"
 			if (lk in med)
 				line = line sprintf(" %.2fx loggedfs time (< 1: %s)",
