@@ -163,6 +163,15 @@ fuse_ino_t hz_node_ino(struct hz_fs *fs, struct hz_node *n);
 int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 		   const char *name, struct fuse_entry_param *e,
 		   struct hz_node **out);
+/*
+ * hz_node_lookup of the file the daemon has just created as name, open
+ * as fd, with fid (its create record's seq, already in its xattr): the
+ * node is that very inode (read through fd, not the name), and its fid
+ * is not read back.
+ */
+int hz_node_lookup_created(struct hz_fs *fs, struct hz_node *parent, int pfd,
+			   const char *name, int fd, uint64_t fid,
+			   struct fuse_entry_param *e, struct hz_node **out);
 void hz_node_forget(struct hz_fs *fs, struct hz_node *n, uint64_t nlookup);
 /* The node now is the file (dev, ino) with handle h (taken over). */
 void hz_node_rehash(struct hz_fs *fs, struct hz_node *n, dev_t dev, ino_t ino,

@@ -255,15 +255,18 @@ static int hz_lfs_legacy(struct hz_fs *fs, int pathfd, const struct stat *st,
  */
 static void node_identify(struct hz_fs *fs, struct hz_node *n, int pfd,
 			  const char *name, struct hz_node *parent,
-			  const struct stat *st)
+			  const struct stat *st, uint64_t known)
 {
 	char proc[64], val[HC_HEX_LEN + 1], *end, *path;
 	struct tm_info info;
 	ssize_t len;
 	int fd;
 
-	n->fid = TM_NONE;
-	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	n->fid = known;
+	/* Just created (one link, no version yet): nothing more to read. */
+	fd = known != TM_NONE && st->st_nlink == 1
+		     ? -1
+		     : openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0) {
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 		len = getxattr(proc, TM_XATTR_FID, val, sizeof(val) - 1);
@@ -303,9 +306,13 @@ static void node_identify(struct hz_fs *fs, struct hz_node *n, int pfd,
 	free(path);
 }
 
-int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
-		   const char *name, struct fuse_entry_param *e,
-		   struct hz_node **out)
+/*
+ * The node of name in parent: of the file open as fd if fd >= 0 (then
+ * with fid known), else of what name is now.
+ */
+static int node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
+		       const char *name, int fd, uint64_t fid,
+		       struct fuse_entry_param *e, struct hz_node **out)
 {
 	struct file_handle *h = NULL;
 	struct hz_node *n, *o;
@@ -315,13 +322,15 @@ int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 	memset(e, 0, sizeof(*e));
 	e->attr_timeout = 1.0;
 	e->entry_timeout = 1.0;
-	if (fstatat(pfd, name, &e->attr, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fd >= 0 ? fstat(fd, &e->attr) < 0
+		    : fstatat(pfd, name, &e->attr, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	h = malloc(sizeof(*h) + HANDLE_MAX);
 	if (!h)
 		return -ENOMEM;
 	h->handle_bytes = HANDLE_MAX;
-	if (name_to_handle_at(pfd, name, h, &mount_id, 0) < 0) {
+	if ((fd >= 0 ? name_to_handle_at(fd, "", h, &mount_id, AT_EMPTY_PATH)
+		     : name_to_handle_at(pfd, name, h, &mount_id, 0)) < 0) {
 		err = -errno;
 		free(h);
 		return err;
@@ -350,7 +359,8 @@ int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 	n->nlookup = 1;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_rwlock_init(&n->io, NULL);
-	node_identify(fs, n, pfd, name, parent, &e->attr);
+	node_identify(fs, n, pfd, name, parent, &e->attr,
+		      fd >= 0 ? fid : TM_NONE);
 
 	pthread_mutex_lock(&fs->tlock);
 	/* Another thread may have added it meanwhile. */
@@ -483,4 +493,18 @@ void hz_fix_nlink(struct hz_node *n, struct stat *st)
 	/* A version that shares a file's blocks is not a name of it. */
 	if (S_ISREG(st->st_mode) && st->st_nlink > 1 && n->shared)
 		st->st_nlink--;
+}
+
+int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
+		   const char *name, struct fuse_entry_param *e,
+		   struct hz_node **out)
+{
+	return node_lookup(fs, parent, pfd, name, -1, TM_NONE, e, out);
+}
+
+int hz_node_lookup_created(struct hz_fs *fs, struct hz_node *parent, int pfd,
+			   const char *name, int fd, uint64_t fid,
+			   struct fuse_entry_param *e, struct hz_node **out)
+{
+	return node_lookup(fs, parent, pfd, name, fd, fid, e, out);
 }

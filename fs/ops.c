@@ -244,6 +244,18 @@ static int settle(int dirfd, const char *name, mode_t mode, uid_t uid,
 	return rc;
 }
 
+/* settle() of the file the daemon has just created, open as fd. */
+static int settle_fd(int fd, mode_t mode, uid_t uid, gid_t gid, uint64_t fid)
+{
+	char val[32];
+
+	snprintf(val, sizeof(val), "%" PRIu64, fid);
+	if (fchown(fd, uid, gid) < 0 || fchmod(fd, mode & 07777) < 0 ||
+	    fsetxattr(fd, TM_XATTR_FID, val, strlen(val), 0) < 0)
+		return -errno;
+	return 0;
+}
+
 /* The git mode of a file of mode m. */
 static unsigned git_mode(mode_t m)
 {
@@ -1359,7 +1371,7 @@ static int create_file(struct hz_fs *fs, fuse_req_t req, struct hz_node *parent,
 		/* Someone made it meanwhile: open(2) then opens that. */
 		return err == EEXIST && !(flags & O_EXCL) ? 1 : rc;
 	}
-	rc = settle(pfd, name, mode, uid, gid, seq);
+	rc = settle_fd(fd, mode, uid, gid, seq);
 	if (rc < 0) {
 		close(fd);
 		(void)unlinkat(pfd, name, 0);
@@ -1433,7 +1445,9 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 		if (rc < 0)
 			goto out;
 		made = rc == 0;
-		rc = hz_node_lookup(fs, parent, pfd, name, &e, &n);
+		rc = made ? hz_node_lookup_created(fs, parent, pfd, name, fd,
+						   fid, &e, &n)
+			  : hz_node_lookup(fs, parent, pfd, name, &e, &n);
 		if (rc < 0)
 			goto out;
 		if (made) {
