@@ -112,14 +112,12 @@ expect_rc()
 	fi
 }
 
-# snapshot STORE: every path, its type and mode, and each file's SHA-256.
+# snapshot STORE: every path, its type and mode, and each file's SHA-256
+# (one find, one sha256sum and one sort: it runs twice per check).
 snapshot()
 {
-	(
-		cd "$1" || exit 1
-		find . -printf '%y %m %p\n' | LC_ALL=C sort
-		find . -type f -exec sha256sum {} + | LC_ALL=C sort -k 2
-	)
+	find "$1" -printf '%y %m %P\n' -type f -exec sha256sum {} + |
+		LC_ALL=C sort
 }
 
 # sha_of_line FILE N: SHA-256 of line N of FILE without its newline.
