@@ -77,13 +77,21 @@ int hc_open_regular_as(int dirfd, const char *path, const char *name, int flags,
 int hc_numbered_name(const char *name, const char *suffix, uint64_t *n);
 
 /*
- * 1 if name (a file of chain/torn/ that no recovery record names) is what
- * a crash inside recovery leaves: SEG-OFFSET.torn with SEG a segment of
- * chain/ whose size is at most OFFSET (the bytes were cut there), and no
- * record after the cut but recovery records -- last_other, the seq of the
- * log's last record of another type, comes before the segment after SEG
- * (the recovery record's append may have begun that segment).  FORMAT.md
- * section 2.4.
+ * 1 if name is the name of a copy of torn bytes (FORMAT.md section 2.4):
+ * SEG-OFFSET.torn, or SEG-OFFSET-K.torn (K 1 to 999) when an earlier
+ * copy no record names yet holds the first name; its segment's file name
+ * in seg, OFFSET in *off.
+ */
+int hc_torn_name(const char *name, char seg[32], uint64_t *off);
+
+/*
+ * 1 if name (a file of chain/torn/ that no record names) is what a crash
+ * inside recovery leaves: a copy (hc_torn_name) that is a regular file of
+ * 1 to HC_RECORD_MAX + 1 bytes, of a segment SEG whose size is OFFSET
+ * (the bytes were cut there), and no record after the cut but recovery
+ * records -- last_other, the seq of the log's last record of another
+ * type, comes before the segment after SEG (the recovery record's append
+ * may have begun that segment).
  */
 int hc_torn_interrupted(int storefd, const char *name, uint64_t last_other);
 

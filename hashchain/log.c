@@ -1093,25 +1093,29 @@ int hc_log_close(hc_log *log)
 }
 
 /* 1 if the regular file path holds exactly len bytes of buf. */
-static int same_content(int dirfd, const char *path, const char *buf,
-			size_t len)
+/*
+ * What file path holds against buf: 0 the same bytes, 1 a strict prefix
+ * of them (a copy cut short), 2 anything else (or unreadable).
+ */
+static int content_of(int dirfd, const char *path, const char *buf, size_t len)
 {
 	struct stat st;
 	char *have;
-	int fd, same;
+	int fd, rc = 2;
 
 	if (hc_open_regular_as(dirfd, path, path, O_RDONLY, &fd, &st) < 0)
-		return 0;
-	if ((uint64_t)st.st_size != len) {
+		return 2;
+	if ((uint64_t)st.st_size > len) {
 		close(fd);
-		return 0;
+		return 2;
 	}
-	have = malloc(len ? len : 1);
-	same = have && hc_pread_all(fd, have, len, 0) == 0 &&
-	       memcmp(have, buf, len) == 0;
+	have = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (have && hc_pread_all(fd, have, (size_t)st.st_size, 0) == 0 &&
+	    memcmp(have, buf, (size_t)st.st_size) == 0)
+		rc = (size_t)st.st_size == len ? 0 : 1;
 	free(have);
 	close(fd);
-	return same;
+	return rc;
 }
 
 /*
@@ -1123,7 +1127,7 @@ static int save_torn(hc_log *log, const struct hc_torn *t, json_t **info)
 	char path[128], hex[HC_HEX_LEN + 1];
 	uint8_t hash[HC_HASH_LEN];
 	char *bytes = NULL;
-	int fd = -1, rc;
+	int fd = -1, rc, k, have;
 
 	if (t->length > HC_RECORD_MAX + 1)
 		return hc_error_set(HC_EFORMAT, "torn tail too large");
@@ -1148,20 +1152,47 @@ static int save_torn(hc_log *log, const struct hc_torn *t, json_t **info)
 		rc = hc_error_set(HC_ESYS, "cannot create '%s'", HC_TORN_DIR);
 		goto out;
 	}
-	snprintf(path, sizeof(path), "%s/%.20s-%020" PRIu64 ".torn",
-		 HC_TORN_DIR, t->segment, t->offset);
-	rc = hc_create_file(log->storefd, path, bytes, t->length, 0400);
-	if (rc == HC_EEXIST &&
-	    !same_content(log->storefd, path, bytes, t->length)) {
-		/* A crash while saving: the segment still has the bytes. */
-		if (unlinkat(log->storefd, path, 0) < 0)
-			rc = hc_error_set(HC_ESYS, "cannot replace '%s'", path);
+	/*
+	 * The copy's name holds: the same bytes (a crash after saving,
+	 * before cutting: done); a prefix of them (a crash while saving:
+	 * replaced by the whole); or other bytes -- an earlier copy that a
+	 * crash kept from being recorded, and these bytes are what was torn
+	 * after its cut: kept, and these go to the next name, -1, -2...
+	 */
+	for (k = 0;; k++) {
+		if (k > 999) {
+			rc = hc_error_set(HC_EFORMAT,
+					  "too many copies of torn bytes at "
+					  "offset %" PRIu64 " of 'chain/%s'",
+					  t->offset, t->segment);
+			goto out;
+		}
+		if (k)
+			snprintf(path, sizeof(path),
+				 "%s/%.20s-%020" PRIu64 "-%d.torn", HC_TORN_DIR,
+				 t->segment, t->offset, k);
 		else
-			rc = hc_create_file(log->storefd, path, bytes,
-					    t->length, 0400);
+			snprintf(path, sizeof(path),
+				 "%s/%.20s-%020" PRIu64 ".torn", HC_TORN_DIR,
+				 t->segment, t->offset);
+		rc = hc_create_file(log->storefd, path, bytes, t->length, 0400);
+		if (rc != HC_EEXIST)
+			break;
+		have = content_of(log->storefd, path, bytes, t->length);
+		if (have == 0) {
+			rc = 0; /* saved before: only the cut is left */
+			break;
+		}
+		if (have == 1) {
+			if (unlinkat(log->storefd, path, 0) < 0)
+				rc = hc_error_set(HC_ESYS,
+						  "cannot replace '%s'", path);
+			else
+				rc = hc_create_file(log->storefd, path, bytes,
+						    t->length, 0400);
+			break;
+		}
 	}
-	if (rc == HC_EEXIST) /* a crash after saving, before truncating */
-		rc = 0;
 	if (rc < 0)
 		goto out;
 	if (ftruncate(fd, (off_t)t->offset) < 0 || fsync(fd) < 0) {
@@ -1215,8 +1246,6 @@ static int find_unrecorded_torn(hc_log *log, json_t *infos)
 		return hc_error_set(HC_ESYS, "cannot read '%s'", HC_TORN_DIR);
 	}
 	while (rc == 0 && (de = readdir(d))) {
-		char num[32];
-
 		if (!hc_torn_interrupted(log->storefd, de->d_name,
 					 log->last_other))
 			continue;
@@ -1228,9 +1257,7 @@ static int find_unrecorded_torn(hc_log *log, json_t *infos)
 				break;
 		if (i < json_array_size(log->torn_named))
 			continue; /* recorded */
-		snprintf(seg, sizeof(seg), "%.20s.log", de->d_name);
-		snprintf(num, sizeof(num), "%.20s.x", de->d_name + 21);
-		(void)hc_numbered_name(num, ".x", &off);
+		(void)hc_torn_name(de->d_name, seg, &off);
 		rc = hc_open_regular_as(log->storefd, path, path, O_RDONLY, &fd,
 					&st);
 		if (rc < 0)
@@ -1441,9 +1468,9 @@ int hc_log_open(hc_log **out, int storefd, const struct hc_log_options *opts,
 		rc = save_torn(log, &torn, &torn_info);
 		if (rc < 0)
 			goto fail;
-		snprintf(rep.torn_saved, sizeof(rep.torn_saved),
-			 "%s/%.20s-%020" PRIu64 ".torn", HC_TORN_DIR,
-			 torn.segment, torn.offset);
+		snprintf(
+			rep.torn_saved, sizeof(rep.torn_saved), "%s",
+			json_string_value(json_object_get(torn_info, "saved")));
 	}
 	hc_segment_name(log->seg_first, name);
 	{

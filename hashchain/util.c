@@ -368,28 +368,57 @@ int hc_numbered_name(const char *name, const char *suffix, uint64_t *n)
 	return 1;
 }
 
+int hc_torn_name(const char *name, char seg[32], uint64_t *off)
+{
+	char num[32];
+	uint64_t n;
+	size_t len = strlen(name), k;
+
+	if (len < 46 || name[20] != '-' || strcmp(name + len - 5, ".torn"))
+		return 0;
+	if (len > 46) {
+		/* -K: K of 1 to 3 digits, no leading zero */
+		k = len - 46 - 1;
+		if (name[41] != '-' || k < 1 || k > 3 || name[42] == '0' ||
+		    strspn(name + 42, "0123456789") != k)
+			return 0;
+	}
+	snprintf(seg, 32, "%.20s.log", name);
+	snprintf(num, sizeof(num), "%.20s.x", name + 21);
+	return hc_numbered_name(seg, ".log", &n) &&
+	       hc_numbered_name(num, ".x", off);
+}
+
 int hc_torn_interrupted(int storefd, const char *name, uint64_t last_other)
 {
-	char seg[32], num[32];
+	char seg[32];
 	uint64_t n, off, *segs = NULL;
 	struct stat st;
 	size_t nsegs = 0, i;
 	int fd, yes = 0;
 
-	if (strlen(name) != 46 || name[20] != '-' ||
-	    strcmp(name + 41, ".torn") != 0)
+	if (!hc_torn_name(name, seg, &off) ||
+	    !hc_numbered_name(seg, ".log", &n))
 		return 0;
-	snprintf(seg, sizeof(seg), "%.20s.log", name);
-	snprintf(num, sizeof(num), "%.20s.x", name + 21);
-	if (!hc_numbered_name(seg, ".log", &n) ||
-	    !hc_numbered_name(num, ".x", &off))
+	fd = openat(storefd, HC_TORN_DIR,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return 0;
+	/* What recovery writes: a regular file of one line at most. */
+	if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode) || st.st_size < 1 ||
+	    (uint64_t)st.st_size > HC_RECORD_MAX + 1) {
+		close(fd);
+		return 0;
+	}
+	close(fd);
 	fd = openat(storefd, HC_CHAIN_DIR,
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
+	/* Recovery cuts the segment exactly where the copy began. */
 	if (fstatat(fd, seg, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISREG(st.st_mode) && (uint64_t)st.st_size <= off &&
+	    S_ISREG(st.st_mode) && (uint64_t)st.st_size == off &&
 	    hc_list_numbered(fd, ".log", &segs, &nsegs) == 0) {
 		yes = 1;
 		for (i = 0; i < nsegs; i++)

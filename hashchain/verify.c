@@ -543,9 +543,9 @@ static int note_recovery(struct verifier *v, const hc_record *rec,
 	const char *sha = json_string_value(json_object_get(t, "sha256"));
 	json_t *off = json_object_get(t, "offset");
 	json_t *len = json_object_get(t, "length");
-	char want[128];
+	char want[128], sseg[32];
 	struct recovery *r;
-	uint64_t first;
+	uint64_t first, soff;
 
 	if (!seg || !saved || !sha || !json_is_integer(off) ||
 	    !json_is_integer(len) || json_integer_value(off) < 0 ||
@@ -558,7 +558,12 @@ static int note_recovery(struct verifier *v, const hc_record *rec,
 	}
 	snprintf(want, sizeof(want), "%s/%.20s-%020" PRIu64 ".torn",
 		 HC_TORN_DIR, seg, (uint64_t)json_integer_value(off));
-	if (strcmp(saved, want) != 0) {
+	/* Or SEG-OFFSET-K.torn, beside an earlier copy at that offset. */
+	if (strcmp(saved, want) != 0 &&
+	    !(strncmp(saved, HC_TORN_DIR "/", strlen(HC_TORN_DIR) + 1) == 0 &&
+	      hc_torn_name(saved + strlen(HC_TORN_DIR) + 1, sseg, &soff) &&
+	      strcmp(sseg, seg) == 0 &&
+	      soff == (uint64_t)json_integer_value(off))) {
 		fail(v, (int64_t)rec->seq, 0, where,
 		     "the recovery record names its copy '%.200s', not '%s' "
 		     "(FORMAT.md section 2.4)",

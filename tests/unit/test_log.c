@@ -369,6 +369,106 @@ static void test_torn_rollover(void)
 	hc_store_free(s);
 }
 
+/* The name of the store's last segment (in chain/) into seg. */
+static void last_segment_name(hc_store *s, char seg[64])
+{
+	DIR *d = fdopendir(openat(hc_store_fd(s), "chain", O_RDONLY));
+	struct dirent *de;
+
+	seg[0] = '\0';
+	while (d && (de = readdir(d)))
+		if (strstr(de->d_name, ".log") && strcmp(de->d_name, seg) > 0)
+			snprintf(seg, 64, "%.40s", de->d_name);
+	if (d)
+		closedir(d);
+}
+
+/*
+ * A second crash at the same offset: recovery saved the torn bytes T1 and
+ * cut them, then its own record's append was torn there (T2).  T1's copy
+ * must stay as it is, T2 goes beside it, and both are recorded.  And a
+ * file no crash could leave (past the segment's end, a directory) is
+ * never adopted as a recovery.
+ */
+static void test_torn_twice(void)
+{
+	static const char t1[] = "{\"v\":1,\"seq\":9,\"prev\":\"GENUINE-T1";
+	static const char t2[] = "{\"v\":1,\"seq\":9,\"prev\":\"ab";
+	struct hc_log_options opts = {.recover = 1};
+	struct hc_verify_options vo = {.allow_unsealed = 1};
+	struct hc_log_open_report orep;
+	struct hc_verify_report rep;
+	hc_store *s = NULL;
+	hc_log *log = NULL;
+	char seg[64], copy[160], copy1[160], far[160], *got = NULL;
+	struct stat st;
+	size_t len = 0;
+	int fd, chain, rc;
+
+	ok(open_store("torntwice", &s) == 0, "torn twice: store");
+	last_segment_name(s, seg);
+	fd = last_segment_fd(s);
+	ok(fd >= 0 && fstat(fd, &st) == 0, "torn twice: segment %s", seg);
+	snprintf(copy, sizeof(copy), "chain/torn/%.20s-%020" PRIu64 ".torn",
+		 seg, (uint64_t)st.st_size);
+	snprintf(copy1, sizeof(copy1), "chain/torn/%.20s-%020" PRIu64 "-1.torn",
+		 seg, (uint64_t)st.st_size);
+	chain = hc_store_fd(s);
+	/* T1 saved and cut, then T2 torn at the same offset. */
+	ok(mkdirat(chain, "chain/torn", 0700) == 0 &&
+		   hc_create_file(chain, copy, t1, strlen(t1), 0400) == 0 &&
+		   write(fd, t2, strlen(t2)) == (ssize_t)strlen(t2),
+	   "torn twice: %s holds T1, the segment ends in T2", copy);
+	close(fd);
+	rc = hc_log_open(&log, chain, &opts, &orep);
+	ok(rc == 0 && hc_log_close(log) == 0, "torn twice: recovery: %s",
+	   rc ? hc_error_message() : "");
+	ok(hc_read_file(chain, copy, 4096, &got, &len) == 0 &&
+		   len == strlen(t1) && !memcmp(got, t1, len),
+	   "torn twice: T1's copy is kept byte for byte");
+	free(got);
+	got = NULL;
+	ok(hc_read_file(chain, copy1, 4096, &got, &len) == 0 &&
+		   len == strlen(t2) && !memcmp(got, t2, len),
+	   "torn twice: T2 is saved beside it as %s", copy1);
+	free(got);
+	memset(&rep, 0, sizeof(rep));
+	rc = seal_and_verify(s, &rep);
+	ok(rc == 0 && rep.verdict == HC_VALID,
+	   "torn twice: both are recorded, the store verifies: %s",
+	   rc ? hc_error_message() : rep.reason);
+
+	/* A copy past the segment's end: no cut left it; a finding. */
+	fd = last_segment_fd(s);
+	ok(fd >= 0 && fstat(fd, &st) == 0, "planted: segment");
+	close(fd);
+	last_segment_name(s, seg);
+	snprintf(far, sizeof(far), "chain/torn/%.20s-%020" PRIu64 ".torn", seg,
+		 (uint64_t)st.st_size + 5);
+	ok(hc_create_file(chain, far, "forged", 6, 0400) == 0, "planted: %s",
+	   far);
+	memset(&rep, 0, sizeof(rep));
+	rc = hc_verify_store(s, &vo, &rep);
+	ok(rc == 0 && rep.verdict == HC_INVALID && !rep.torn &&
+		   strstr(rep.reason, "no recovery record names"),
+	   "planted: verify: %s", rep.reason);
+	rc = hc_log_open(&log, chain, &opts, &orep);
+	ok(rc == 0 && !orep.torn && hc_log_close(log) == 0,
+	   "planted: recovery does not adopt it");
+	ok(unlinkat(chain, far, 0) == 0, "planted: removed");
+	/* A directory under the name a crash would leave. */
+	snprintf(far, sizeof(far), "chain/torn/%.20s-%020" PRIu64 ".torn", seg,
+		 (uint64_t)st.st_size);
+	ok(mkdirat(chain, far, 0700) == 0, "planted: a directory %s", far);
+	memset(&rep, 0, sizeof(rep));
+	rc = hc_verify_store(s, &vo, &rep);
+	ok(rc == 0 && rep.verdict == HC_INVALID && !rep.torn &&
+		   strstr(rep.reason, "no recovery record names"),
+	   "planted directory: verify: %s", rep.reason);
+	unlinkat(chain, far, AT_REMOVEDIR);
+	hc_store_free(s);
+}
+
 static void test_lock_and_fields(void)
 {
 	hc_store *s = NULL;
@@ -684,6 +784,7 @@ int main(void)
 	test_segments();
 	test_torn();
 	test_torn_rollover();
+	test_torn_twice();
 	test_lock_and_fields();
 	test_appended();
 	test_builder_lengths();
