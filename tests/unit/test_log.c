@@ -272,6 +272,20 @@ static void test_torn(void)
 	hc_store_free(s);
 }
 
+/* The name of the store's last segment (in chain/) into seg. */
+static void last_segment_name(hc_store *s, char seg[64])
+{
+	DIR *d = fdopendir(openat(hc_store_fd(s), "chain", O_RDONLY));
+	struct dirent *de;
+
+	seg[0] = '\0';
+	while (d && (de = readdir(d)))
+		if (strstr(de->d_name, ".log") && strcmp(de->d_name, seg) > 0)
+			snprintf(seg, 64, "%.40s", de->d_name);
+	if (d)
+		closedir(d);
+}
+
 /*
  * A crash inside recovery, after the torn bytes were saved and cut but
  * before their recovery record: when that record's append began a new
@@ -309,17 +323,7 @@ static void test_torn_rollover(void)
 	ok(fd >= 0 && fstat(fd, &st) == 0, "torn rollover: last segment");
 	close(fd);
 	chain = openat(hc_store_fd(s), "chain", O_RDONLY | O_DIRECTORY);
-	{
-		DIR *d = fdopendir(dup(chain));
-		struct dirent *de;
-
-		seg[0] = '\0';
-		while ((de = readdir(d)))
-			if (strstr(de->d_name, ".log") &&
-			    strcmp(de->d_name, seg) > 0)
-				snprintf(seg, sizeof(seg), "%.40s", de->d_name);
-		closedir(d);
-	}
+	last_segment_name(s, seg);
 	snprintf(copy, sizeof(copy), "torn/%.20s-%020" PRIu64 ".torn", seg,
 		 (uint64_t)st.st_size);
 	snprintf(next, sizeof(next), "%020" PRIu64 ".log", size);
@@ -367,20 +371,6 @@ static void test_torn_rollover(void)
 	ok(rc == 0 && !orep.torn && hc_log_close(log) == 0,
 	   "torn rollover: nothing more to recover");
 	hc_store_free(s);
-}
-
-/* The name of the store's last segment (in chain/) into seg. */
-static void last_segment_name(hc_store *s, char seg[64])
-{
-	DIR *d = fdopendir(openat(hc_store_fd(s), "chain", O_RDONLY));
-	struct dirent *de;
-
-	seg[0] = '\0';
-	while (d && (de = readdir(d)))
-		if (strstr(de->d_name, ".log") && strcmp(de->d_name, seg) > 0)
-			snprintf(seg, 64, "%.40s", de->d_name);
-	if (d)
-		closedir(d);
 }
 
 /*
