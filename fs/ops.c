@@ -314,11 +314,16 @@ static int is_mark(const char *name)
 	return !strncmp(name, "trusted.hozen.", 14);
 }
 
-/* SHA-256 of the first size bytes of fd (read with pread). */
+/*
+ * SHA-256 of the first size bytes of fd (read with pread).  The buffer is
+ * no larger than the file: a small file's version then costs no 1 MiB
+ * allocation (and no consolidation of malloc's free lists).
+ */
 static int hash_whole(int fd, uint64_t size, uint8_t sha[HC_HASH_LEN])
 {
 	hc_sha256_ctx *c = NULL;
-	uint8_t *buf = malloc(1 << 20);
+	size_t bufsize = size < (1u << 20) ? (size_t)size + 1 : (1u << 20);
+	uint8_t *buf = malloc(bufsize);
 	uint64_t off = 0;
 	ssize_t k;
 	int rc;
@@ -327,8 +332,8 @@ static int hash_whole(int fd, uint64_t size, uint8_t sha[HC_HASH_LEN])
 		return hc_error_set(HC_ENOMEM, "out of memory");
 	rc = hc_sha256_new(&c);
 	while (rc == 0 && off < size) {
-		size_t want = size - off < (1u << 20) ? (size_t)(size - off)
-						      : (1u << 20);
+		size_t want =
+			size - off < bufsize ? (size_t)(size - off) : bufsize;
 
 		k = pread(fd, buf, want, (off_t)off);
 		if (k < 0 && errno == EINTR)
