@@ -37,6 +37,15 @@ const char *hc_reader_segment(const hc_reader *r);
 /* Line number (1-based) in its segment of the last record returned. */
 uint64_t hc_reader_line(const hc_reader *r);
 
+/* Where a record ends: its segment's first seq, the offset past its line. */
+struct hc_mark {
+	uint64_t seg;
+	uint64_t end;
+};
+
+/* Where the last record returned ends. */
+void hc_reader_mark(const hc_reader *r, struct hc_mark *out);
+
 /* hc_log_append that also returns the tree ending with the new record. */
 int hc_log_append_tree(hc_log *log, const char *type, const hc_actor *actor,
 		       json_t *fields, struct hc_appended *out,
@@ -86,14 +95,16 @@ int hc_torn_name(const char *name, char seg[32], uint64_t *off);
 
 /*
  * 1 if name (a file of chain/torn/ that no record names) is what a crash
- * inside recovery leaves: a copy (hc_torn_name) that is a regular file of
- * 1 to HC_RECORD_MAX + 1 bytes, of a segment SEG whose size is OFFSET
- * (the bytes were cut there), and no record after the cut but recovery
- * records -- last_other, the seq of the log's last record of another
- * type, comes before the segment after SEG (the recovery record's append
- * may have begun that segment).
+ * inside recovery leaves: a copy (hc_torn_name) SEGMENT-OFFSET that is a
+ * regular file of 1 to HC_RECORD_MAX + 1 bytes, where OFFSET is a line
+ * boundary of segment SEGMENT, at most its size, and nothing but recovery
+ * records lies after it -- last_other, where the log's last record of
+ * another type ends, is at or before it.  Recovery cut the segment there
+ * and then appended its records, one per copy; a crash may stop it after
+ * any of them (and the appends may have begun a new segment).
  */
-int hc_torn_interrupted(int storefd, const char *name, uint64_t last_other);
+int hc_torn_interrupted(int storefd, const char *name,
+			const struct hc_mark *last_other);
 
 /*
  * The numbers of the files in dirfd named by 20 decimal digits and suffix

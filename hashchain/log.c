@@ -98,7 +98,7 @@ struct hc_reader {
 	uint64_t file_off; /* file offset of buf[0] */
 	int eof;
 	uint64_t line;	       /* line number of the last record */
-	uint64_t rec_line_off; /* offset of the last record in its segment */
+	uint64_t rec_line_end; /* offset just past it in its segment */
 	int at_start;	       /* last record opened its segment */
 	struct hc_torn torn;
 	char where[64];
@@ -115,7 +115,7 @@ struct hc_reader {
 	int finished, final_rc;
 	char final_msg[1024];
 	struct {
-		uint64_t line;
+		uint64_t line, end;
 		size_t cur;
 		int at_start;
 	} shown;
@@ -126,7 +126,7 @@ struct hc_reader {
 
 struct batch_slot {
 	size_t off, len;
-	uint64_t line;
+	uint64_t line, end;
 	size_t cur;
 	int at_start;
 	int rc;
@@ -389,10 +389,10 @@ static int raw_next(hc_reader *r, const char **line, size_t *len_out)
 	r->at_start = r->line == 0;
 	r->line++;
 	r->total++;
-	r->rec_line_off = r->file_off + r->start;
 	*line = r->buf + r->start;
 	*len_out = len;
 	r->start += len + 1;
+	r->rec_line_end = r->file_off + r->start;
 	return 1;
 }
 
@@ -460,6 +460,7 @@ static int refill(hc_reader *r)
 			.off = used,
 			.len = len,
 			.line = r->line,
+			.end = r->rec_line_end,
 			.cur = r->cur,
 			.at_start = r->at_start,
 		};
@@ -494,6 +495,7 @@ int hc_reader_next(hc_reader *r, hc_record *rec)
 		if (r->finished) {
 			/* Where the reading stopped, for the accessors. */
 			r->shown.line = r->line;
+			r->shown.end = r->rec_line_end;
 			r->shown.cur = r->cur;
 			r->shown.at_start = 0;
 			if (r->final_rc < 0)
@@ -506,6 +508,7 @@ int hc_reader_next(hc_reader *r, hc_record *rec)
 	}
 	sl = &r->slots[r->pos++];
 	r->shown.line = sl->line;
+	r->shown.end = sl->end;
 	r->shown.cur = sl->cur;
 	r->shown.at_start = sl->at_start;
 	if (sl->rc < 0) {
@@ -572,6 +575,12 @@ uint64_t hc_reader_line(const hc_reader *r)
 	return r->shown.line;
 }
 
+void hc_reader_mark(const hc_reader *r, struct hc_mark *out)
+{
+	out->seg = r->segs[r->shown.cur];
+	out->end = r->shown.end;
+}
+
 void hc_reader_free(hc_reader *r)
 {
 	size_t i;
@@ -620,8 +629,9 @@ struct hc_log {
 	int stop; /* protected by sync_mu */
 
 	/* What the opening's replay saw of recovery records. */
-	uint64_t last_other; /* the last record of another type */
-	json_t *torn_named;  /* the copies they name ("saved") */
+	struct hc_mark last_other; /* where the last record of another
+				      type than recovery ends */
+	json_t *torn_named;	   /* the copies they name ("saved") */
 
 	/* What the opening's replay saw of checkpoint records. */
 	uint64_t ck_sealed;		/* size after the last one, or 0 */
@@ -1144,6 +1154,17 @@ static int save_torn(hc_log *log, const struct hc_torn *t, json_t **info)
 	rc = hc_pread_all(fd, bytes, t->length, (off_t)t->offset);
 	if (rc < 0)
 		goto out;
+	/*
+	 * The records before the torn bytes were read from the page cache:
+	 * make them durable before the copy is, or a power cut could leave
+	 * a copy at an offset past the segment's end, that no recovery can
+	 * tell from a planted file.
+	 */
+	if (fdatasync(fd) < 0) {
+		rc = hc_error_set(HC_ESYS, "cannot sync 'chain/%s'",
+				  t->segment);
+		goto out;
+	}
 	rc = hc_sha256(bytes, t->length, hash);
 	if (rc < 0)
 		goto out;
@@ -1247,7 +1268,7 @@ static int find_unrecorded_torn(hc_log *log, json_t *infos)
 	}
 	while (rc == 0 && (de = readdir(d))) {
 		if (!hc_torn_interrupted(log->storefd, de->d_name,
-					 log->last_other))
+					 &log->last_other))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", HC_TORN_DIR, de->d_name);
 		for (i = 0; i < json_array_size(log->torn_named); i++)
@@ -1372,7 +1393,7 @@ static int replay(hc_log *log, int *torn, struct hc_torn *where)
 			    json_array_append(log->torn_named, saved))
 				rc = hc_error_set(HC_ENOMEM, "out of memory");
 		} else {
-			log->last_other = rec.seq;
+			hc_reader_mark(r, &log->last_other);
 		}
 		if (rc < 0)
 			goto out;

@@ -389,16 +389,20 @@ int hc_torn_name(const char *name, char seg[32], uint64_t *off)
 	       hc_numbered_name(num, ".x", off);
 }
 
-int hc_torn_interrupted(int storefd, const char *name, uint64_t last_other)
+int hc_torn_interrupted(int storefd, const char *name,
+			const struct hc_mark *last_other)
 {
-	char seg[32];
-	uint64_t n, off, *segs = NULL;
+	char seg[32], before;
+	uint64_t n, off;
 	struct stat st;
-	size_t nsegs = 0, i;
-	int fd, yes = 0;
+	int fd, sfd, yes = 0;
 
 	if (!hc_torn_name(name, seg, &off) ||
 	    !hc_numbered_name(seg, ".log", &n))
+		return 0;
+	/* Nothing but recovery records after the cut. */
+	if (n < last_other->seg ||
+	    (n == last_other->seg && off < last_other->end))
 		return 0;
 	fd = openat(storefd, HC_TORN_DIR,
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -416,16 +420,20 @@ int hc_torn_interrupted(int storefd, const char *name, uint64_t last_other)
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	/* Recovery cuts the segment exactly where the copy began. */
-	if (fstatat(fd, seg, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISREG(st.st_mode) && (uint64_t)st.st_size == off &&
-	    hc_list_numbered(fd, ".log", &segs, &nsegs) == 0) {
-		yes = 1;
-		for (i = 0; i < nsegs; i++)
-			if (segs[i] > n && last_other >= segs[i])
-				yes = 0; /* another record after the cut */
-	}
-	free(segs);
+	/*
+	 * Recovery cut the segment where the copy began, at a line's start:
+	 * the segment's start, the end of the last other record, or just
+	 * after a newline.
+	 */
+	sfd = openat(fd, seg, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd >= 0 && fstat(sfd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    off <= (uint64_t)st.st_size)
+		yes = off == 0 ||
+		      (n == last_other->seg && off == last_other->end) ||
+		      (pread(sfd, &before, 1, (off_t)off - 1) == 1 &&
+		       before == '\n');
+	if (sfd >= 0)
+		close(sfd);
 	close(fd);
 	return yes;
 }

@@ -56,10 +56,11 @@ struct verifier {
 	struct recovery *recs;
 	size_t nrecs, caprecs;
 	uint64_t sealed; /* records announced by a checkpoint record so far */
-	uint64_t last_other; /* the last record not of type recovery */
-	int chain_broken;    /* records could not all be read and linked */
-	int case_stopped;    /* on_record failed: not called again */
-	size_t failed;	     /* findings so far */
+	struct hc_mark last_other; /* where the last record not of type
+				      recovery ends */
+	int chain_broken; /* records could not all be read and linked */
+	int case_stopped; /* on_record failed: not called again */
+	size_t failed;	  /* findings so far */
 };
 
 __attribute__((format(printf, 5, 6))) static void
@@ -746,7 +747,7 @@ static int check_torn(struct verifier *v)
 				break;
 		if (i < v->nrecs)
 			continue;
-		if (hc_torn_interrupted(sfd, de->d_name, v->last_other)) {
+		if (hc_torn_interrupted(sfd, de->d_name, &v->last_other)) {
 			/* What 'hozen recover' records (hashchain/log.c). */
 			v->rep->torn = 1;
 			fail(v, -1, 0, path,
@@ -944,7 +945,7 @@ int hc_verify_store(const hc_store *s, const struct hc_verify_options *opts,
 			if (rc < 0)
 				goto out;
 		} else {
-			v.last_other = p;
+			hc_reader_mark(r, &v.last_other);
 		}
 		if (strcmp(rec.type, "adopt") == 0)
 			check_adopt(&v, &rec, where);

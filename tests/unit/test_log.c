@@ -374,6 +374,33 @@ static void test_torn_rollover(void)
 }
 
 /*
+ * A file planted in chain/torn/ under path (made by the caller: a file,
+ * or a directory when dir): verify reports it as a finding, not as a
+ * crash's leftover, and recovery does not adopt it.  Removed after.
+ */
+static void planted_is_finding(hc_store *s, const char *path, int dir,
+			       const char *what)
+{
+	struct hc_log_options opts = {.recover = 1};
+	struct hc_verify_options vo = {.allow_unsealed = 1};
+	struct hc_log_open_report orep;
+	struct hc_verify_report rep;
+	hc_log *log = NULL;
+	int rc;
+
+	memset(&rep, 0, sizeof(rep));
+	rc = hc_verify_store(s, &vo, &rep);
+	ok(rc == 0 && rep.verdict == HC_INVALID && !rep.torn &&
+		   strstr(rep.reason, "no recovery record names"),
+	   "%s: verify: %s", what, rep.reason);
+	rc = hc_log_open(&log, hc_store_fd(s), &opts, &orep);
+	ok(rc == 0 && !orep.torn && hc_log_close(log) == 0,
+	   "%s: recovery does not adopt it", what);
+	ok(unlinkat(hc_store_fd(s), path, dir ? AT_REMOVEDIR : 0) == 0,
+	   "%s: removed", what);
+}
+
+/*
  * A second crash at the same offset: recovery saved the torn bytes T1 and
  * cut them, then its own record's append was torn there (T2).  T1's copy
  * must stay as it is, T2 goes beside it, and both are recorded.  And a
@@ -385,7 +412,6 @@ static void test_torn_twice(void)
 	static const char t1[] = "{\"v\":1,\"seq\":9,\"prev\":\"GENUINE-T1";
 	static const char t2[] = "{\"v\":1,\"seq\":9,\"prev\":\"ab";
 	struct hc_log_options opts = {.recover = 1};
-	struct hc_verify_options vo = {.allow_unsealed = 1};
 	struct hc_log_open_report orep;
 	struct hc_verify_report rep;
 	hc_store *s = NULL;
@@ -437,25 +463,100 @@ static void test_torn_twice(void)
 		 (uint64_t)st.st_size + 5);
 	ok(hc_create_file(chain, far, "forged", 6, 0400) == 0, "planted: %s",
 	   far);
-	memset(&rep, 0, sizeof(rep));
-	rc = hc_verify_store(s, &vo, &rep);
-	ok(rc == 0 && rep.verdict == HC_INVALID && !rep.torn &&
-		   strstr(rep.reason, "no recovery record names"),
-	   "planted: verify: %s", rep.reason);
-	rc = hc_log_open(&log, chain, &opts, &orep);
-	ok(rc == 0 && !orep.torn && hc_log_close(log) == 0,
-	   "planted: recovery does not adopt it");
-	ok(unlinkat(chain, far, 0) == 0, "planted: removed");
+	planted_is_finding(s, far, 0, "planted past the end");
 	/* A directory under the name a crash would leave. */
 	snprintf(far, sizeof(far), "chain/torn/%.20s-%020" PRIu64 ".torn", seg,
 		 (uint64_t)st.st_size);
 	ok(mkdirat(chain, far, 0700) == 0, "planted: a directory %s", far);
+	planted_is_finding(s, far, 1, "planted directory");
+	hc_store_free(s);
+}
+
+/*
+ * Recovery records its copies one record each: a crash after the first
+ * record of two leaves the second copy unnamed, its segment no longer
+ * ending at its offset.  The next recovery must still record it (the
+ * crash test found a copy no record named, for ever after); a copy no
+ * crash could leave -- before the last record of another type, or not at
+ * a line's start -- is never adopted.
+ */
+static void test_torn_batch(void)
+{
+	static const char t1[] = "{\"v\":1,\"seq\":9,\"prev\":\"T1";
+	static const char t2[] = "{\"v\":1,\"seq\":9,\"prev\":\"T2-longer";
+	struct hc_log_options opts = {.recover = 1};
+	struct hc_verify_options vo = {.allow_unsealed = 1};
+	struct hc_log_open_report orep;
+	struct hc_verify_report rep;
+	hc_store *s = NULL;
+	hc_log *log = NULL;
+	hc_actor self;
+	json_t *f;
+	char seg[64], copy[160], copy1[160], odd[160], late[160];
+	struct stat st;
+	uint64_t off;
+	int fd, sfd, rc;
+
+	hc_actor_self(&self);
+	ok(open_store("tornbatch", &s) == 0, "torn batch: store");
+	sfd = hc_store_fd(s);
+	last_segment_name(s, seg);
+	fd = last_segment_fd(s);
+	ok(fd >= 0 && fstat(fd, &st) == 0, "torn batch: segment %s", seg);
+	close(fd);
+	off = (uint64_t)st.st_size;
+	snprintf(copy, sizeof(copy), "chain/torn/%.20s-%020" PRIu64 ".torn",
+		 seg, off);
+	snprintf(copy1, sizeof(copy1), "chain/torn/%.20s-%020" PRIu64 "-1.torn",
+		 seg, off);
+	/* T1 saved and cut; its record is the first of the batch. */
+	ok(mkdirat(sfd, "chain/torn", 0700) == 0 &&
+		   hc_create_file(sfd, copy, t1, strlen(t1), 0400) == 0,
+	   "torn batch: %s saved at the segment's end", copy);
+	rc = hc_log_open(&log, sfd, &opts, &orep);
+	ok(rc == 0 && orep.torn && hc_log_close(log) == 0,
+	   "torn batch: the first copy is recorded: %s",
+	   rc ? hc_error_message() : orep.torn_saved);
+	/* The crash came before T2's record: T2's copy, unnamed. */
+	ok(hc_create_file(sfd, copy1, t2, strlen(t2), 0400) == 0,
+	   "torn batch: %s left unnamed after the first record", copy1);
 	memset(&rep, 0, sizeof(rep));
 	rc = hc_verify_store(s, &vo, &rep);
-	ok(rc == 0 && rep.verdict == HC_INVALID && !rep.torn &&
-		   strstr(rep.reason, "no recovery record names"),
-	   "planted directory: verify: %s", rep.reason);
-	unlinkat(chain, far, AT_REMOVEDIR);
+	ok(rc == 0 && rep.torn && strstr(rep.reason, "interrupted"),
+	   "torn batch: verify names an interrupted recovery: %s", rep.reason);
+	rc = hc_log_open(&log, sfd, NULL, NULL);
+	ok(rc == HC_ETORN, "torn batch: a writer without recovery refuses: %s",
+	   rc ? hc_error_message() : "it opened");
+	if (rc == 0)
+		hc_log_close(log);
+	rc = hc_log_open(&log, sfd, &opts, &orep);
+	ok(rc == 0 && orep.torn && !strcmp(orep.torn_saved, copy1) &&
+		   hc_log_close(log) == 0,
+	   "torn batch: recovery records the second: %s",
+	   rc ? hc_error_message() : orep.torn_saved);
+	/* A planted copy inside the recovery records, not at a line start. */
+	snprintf(odd, sizeof(odd), "chain/torn/%.20s-%020" PRIu64 ".torn", seg,
+		 off + 3);
+	ok(hc_create_file(sfd, odd, "forged", 6, 0400) == 0,
+	   "torn batch: planted %s", odd);
+	planted_is_finding(s, odd, 0, "torn batch: off a line's start");
+	/* After a record of another type, the same name is no crash's. */
+	f = json_pack("{s:i}", "n", 1);
+	rc = hc_log_open(&log, sfd, &opts, NULL);
+	if (rc == 0)
+		rc = hc_log_append(log, "note", &self, f, NULL);
+	json_decref(f);
+	ok(rc == 0 && hc_log_close(log) == 0, "torn batch: a record after it");
+	snprintf(late, sizeof(late), "chain/torn/%.20s-%020" PRIu64 "-2.torn",
+		 seg, off);
+	ok(hc_create_file(sfd, late, "forged", 6, 0400) == 0,
+	   "torn batch: planted %s", late);
+	planted_is_finding(s, late, 0, "torn batch: after another record");
+	memset(&rep, 0, sizeof(rep));
+	rc = seal_and_verify(s, &rep);
+	ok(rc == 0 && rep.verdict == HC_VALID,
+	   "torn batch: both copies recorded, the store verifies: %s",
+	   rc ? hc_error_message() : rep.reason);
 	hc_store_free(s);
 }
 
@@ -775,6 +876,7 @@ int main(void)
 	test_torn();
 	test_torn_rollover();
 	test_torn_twice();
+	test_torn_batch();
 	test_lock_and_fields();
 	test_appended();
 	test_builder_lengths();
