@@ -1095,7 +1095,7 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	mode_t want = 0;
 	uint64_t fid, seq = 0;
 	hc_actor actor;
-	struct stat old, st;
+	struct stat old = {0}, st;
 	int fd = -1, rc = 0, step = 0, err;
 	json_t *f;
 
@@ -1129,7 +1129,9 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		rc = fd;
 		goto out;
 	}
-	if (fstatat(fd, "", &old, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+	/* What was, for a change of owner or mode (and to undo it). */
+	if ((owner || (valid & FUSE_SET_ATTR_MODE)) &&
+	    fstatat(fd, "", &old, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		rc = -errno;
 		goto out;
 	}
@@ -1143,8 +1145,6 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		   (owner && want != (old.st_mode & 07777));
 	if (set_mode)
 		json_object_set_new(f, "mode", json_integer(want));
-	else
-		want = old.st_mode & 07777;
 	if (valid & FUSE_SET_ATTR_UID)
 		json_object_set_new(f, "uid", json_integer(attr->st_uid));
 	if (valid & FUSE_SET_ATTR_GID)
@@ -1211,10 +1211,10 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 failed:
 	/* Part of it may be done: put back what was, then say it failed. */
 	err = errno;
-	if (step > 1)
+	if (step > 1 && owner)
 		(void)fchownat(fd, "", old.st_uid, old.st_gid,
 			       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
-	if (step > 1 && !S_ISLNK(old.st_mode))
+	if (step > 2 && set_mode && !S_ISLNK(old.st_mode))
 		(void)chmod(proc, old.st_mode & 07777);
 	path = hz_fid_path(fs, fid);
 	rc = hz_failed(fs, &actor, seq, "setattr", err, path, NULL, fid);
@@ -1231,10 +1231,13 @@ out:
 
 /*
  * counted: the caller already counted the handle among n's writers (an
- * O_TRUNC open does, under the lock that truncates).
+ * O_TRUNC open does, under the lock that truncates).  actor: the opener,
+ * read for this request already (NULL: read it); made: the file was just
+ * created by this request, so it is empty.
  */
 static int file_new(struct hz_fs *fs, fuse_req_t req, struct hz_node *n, int fd,
-		    int flags, int counted, struct hz_file **out)
+		    int flags, int counted, const hc_actor *actor, int made,
+		    struct hz_file **out)
 {
 	struct hz_file *h = calloc(1, sizeof(*h));
 	struct stat st;
@@ -1244,7 +1247,10 @@ static int file_new(struct hz_fs *fs, fuse_req_t req, struct hz_node *n, int fd,
 	h->fd = fd;
 	h->node = n;
 	h->writable = (flags & O_ACCMODE) != O_RDONLY;
-	hz_actor(fs, req, &h->actor);
+	if (actor)
+		h->actor = *actor;
+	else
+		hz_actor(fs, req, &h->actor);
 	if (h->writable) {
 		pthread_mutex_lock(&n->mu);
 		if (!counted)
@@ -1252,7 +1258,7 @@ static int file_new(struct hz_fs *fs, fuse_req_t req, struct hz_node *n, int fd,
 		h->wgen0 = n->wgen;
 		pthread_mutex_unlock(&n->mu);
 		/* Hash as the bytes stream past if the file starts empty. */
-		if (fstat(fd, &st) == 0 && st.st_size == 0 &&
+		if ((made || (fstat(fd, &st) == 0 && st.st_size == 0)) &&
 		    hc_sha256_new(&h->hash) < 0)
 			h->hash = NULL;
 	}
@@ -1416,7 +1422,7 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 			rc = fd;
 			goto out;
 		}
-		rc = file_new(fs, req, n, fd, flags, 0, &h);
+		rc = file_new(fs, req, n, fd, flags, 0, NULL, 0, &h);
 		if (rc < 0) {
 			hz_virt_release(fs, n);
 			goto out;
@@ -1472,7 +1478,7 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 		if (rc < 0)
 			goto out;
 	}
-	rc = file_new(fs, req, n, fd, flags, counted, &h);
+	rc = file_new(fs, req, n, fd, flags, counted, &actor, made, &h);
 	if (rc < 0) {
 		if (counted) {
 			pthread_mutex_lock(&n->mu);
