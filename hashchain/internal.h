@@ -4,6 +4,7 @@
 #ifndef HOZEN_HASHCHAIN_INTERNAL_H
 #define HOZEN_HASHCHAIN_INTERNAL_H
 
+#include <sys/stat.h>
 #include "hashchain.h"
 
 #define HC_MARKER      "HOZEN"
@@ -94,14 +95,25 @@ int hc_numbered_name(const char *name, const char *suffix, uint64_t *n);
 int hc_torn_name(const char *name, char seg[32], uint64_t *off);
 
 /*
+ * A copy of torn bytes is written while of this mode and made 0400 once
+ * whole and synced: a copy of another mode, or empty, is one a crash
+ * interrupted (hc_torn_partial says so of a regular file's stat).
+ */
+#define HC_TORN_PARTIAL 0200
+int hc_torn_partial(const struct stat *st);
+
+/*
  * 1 if name (a file of chain/torn/ that no record names) is what a crash
- * inside recovery leaves: a copy (hc_torn_name) SEGMENT-OFFSET that is a
- * regular file of 1 to HC_RECORD_MAX + 1 bytes, where OFFSET is a line
- * boundary of segment SEGMENT, at most its size, and nothing but recovery
- * records lies after it -- last_other, where the log's last record of
- * another type ends, is at or before it.  Recovery cut the segment there
- * and then appended its records, one per copy; a crash may stop it after
- * any of them (and the appends may have begun a new segment).
+ * inside recovery leaves after a copy was made: a copy (hc_torn_name)
+ * SEGMENT-OFFSET, a whole one (a regular file of mode 0400 and one link,
+ * of 1 to HC_RECORD_MAX + 1 bytes), where OFFSET is a line boundary of
+ * segment SEGMENT, at most its size, and nothing but recovery records
+ * lies after it -- last_other, where the log's last record of another
+ * type than recovery ends, is at or before it.  Recovery cut the segment
+ * there and then appended its records, one per copy; a crash may stop it
+ * after any of them (and the appends may have begun a new segment).  A
+ * partial copy (hc_torn_partial) is left only while the segment still
+ * ends in the torn bytes: the next recovery replaces it.
  */
 int hc_torn_interrupted(int storefd, const char *name,
 			const struct hc_mark *last_other);

@@ -1102,10 +1102,10 @@ int hc_log_close(hc_log *log)
 	return rc;
 }
 
-/* 1 if the regular file path holds exactly len bytes of buf. */
 /*
- * What file path holds against buf: 0 the same bytes, 1 a strict prefix
- * of them (a copy cut short), 2 anything else (or unreadable).
+ * What file path holds against buf: 0 the same bytes, in a whole copy;
+ * 1 a copy a crash interrupted (not yet of mode 0400); 2 anything else
+ * (or unreadable).
  */
 static int content_of(int dirfd, const char *path, const char *buf, size_t len)
 {
@@ -1115,17 +1115,47 @@ static int content_of(int dirfd, const char *path, const char *buf, size_t len)
 
 	if (hc_open_regular_as(dirfd, path, path, O_RDONLY, &fd, &st) < 0)
 		return 2;
-	if ((uint64_t)st.st_size > len) {
+	if (hc_torn_partial(&st)) {
+		close(fd);
+		return 1;
+	}
+	if ((st.st_mode & 07777) != 0400 || (uint64_t)st.st_size != len) {
 		close(fd);
 		return 2;
 	}
-	have = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (have && hc_pread_all(fd, have, (size_t)st.st_size, 0) == 0 &&
-	    memcmp(have, buf, (size_t)st.st_size) == 0)
-		rc = (size_t)st.st_size == len ? 0 : 1;
+	have = malloc(len ? len : 1);
+	if (have && hc_pread_all(fd, have, len, 0) == 0 &&
+	    memcmp(have, buf, len) == 0)
+		rc = 0;
 	free(have);
 	close(fd);
 	return rc;
+}
+
+/*
+ * Create the copy of torn bytes path: written and synced while of mode
+ * HC_TORN_PARTIAL, then made 0400 and synced again, so that a copy of
+ * mode 0400 is always whole and one a crash interrupted says so.
+ */
+static int create_copy(int dirfd, const char *path, const char *buf, size_t len)
+{
+	int fd, rc;
+
+	fd = openat(dirfd, path,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    HC_TORN_PARTIAL);
+	if (fd < 0)
+		return hc_error_set(errno == EEXIST ? HC_EEXIST : HC_ESYS,
+				    "cannot create '%s'", path);
+	/* Whatever the umask took: partial until whole. */
+	rc = fchmod(fd, HC_TORN_PARTIAL) < 0
+		     ? hc_error_set(HC_ESYS, "cannot chmod '%s'", path)
+		     : hc_write_all(fd, buf, len);
+	if (rc == 0 && (fsync(fd) < 0 || fchmod(fd, 0400) < 0 || fsync(fd) < 0))
+		rc = hc_error_set(HC_ESYS, "cannot save '%s'", path);
+	if (close(fd) < 0 && rc == 0)
+		rc = hc_error_set(HC_ESYS, "cannot close '%s'", path);
+	return rc < 0 ? rc : hc_fsync_dir(dirfd, HC_TORN_DIR);
 }
 
 /*
@@ -1174,11 +1204,13 @@ static int save_torn(hc_log *log, const struct hc_torn *t, json_t **info)
 		goto out;
 	}
 	/*
-	 * The copy's name holds: the same bytes (a crash after saving,
-	 * before cutting: done); a prefix of them (a crash while saving:
-	 * replaced by the whole); or other bytes -- an earlier copy that a
+	 * The copy's name holds: a copy not yet 0400 (a crash while saving:
+	 * replaced by a whole one); the same bytes (a crash after saving,
+	 * before cutting: done); or other bytes -- an earlier copy that a
 	 * crash kept from being recorded, and these bytes are what was torn
-	 * after its cut: kept, and these go to the next name, -1, -2...
+	 * after its cut (a torn recovery record can begin with the very
+	 * bytes of the line it replaced): kept, and these go to the next
+	 * name, -1, -2...
 	 */
 	for (k = 0;; k++) {
 		if (k > 999) {
@@ -1196,7 +1228,7 @@ static int save_torn(hc_log *log, const struct hc_torn *t, json_t **info)
 			snprintf(path, sizeof(path),
 				 "%s/%.20s-%020" PRIu64 ".torn", HC_TORN_DIR,
 				 t->segment, t->offset);
-		rc = hc_create_file(log->storefd, path, bytes, t->length, 0400);
+		rc = create_copy(log->storefd, path, bytes, t->length);
 		if (rc != HC_EEXIST)
 			break;
 		have = content_of(log->storefd, path, bytes, t->length);
@@ -1209,8 +1241,8 @@ static int save_torn(hc_log *log, const struct hc_torn *t, json_t **info)
 				rc = hc_error_set(HC_ESYS,
 						  "cannot replace '%s'", path);
 			else
-				rc = hc_create_file(log->storefd, path, bytes,
-						    t->length, 0400);
+				rc = create_copy(log->storefd, path, bytes,
+						 t->length);
 			break;
 		}
 	}

@@ -389,12 +389,18 @@ int hc_torn_name(const char *name, char seg[32], uint64_t *off)
 	       hc_numbered_name(num, ".x", off);
 }
 
+int hc_torn_partial(const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && st->st_nlink == 1 &&
+	       ((st->st_mode & 07777) == HC_TORN_PARTIAL || st->st_size == 0);
+}
+
 int hc_torn_interrupted(int storefd, const char *name,
 			const struct hc_mark *last_other)
 {
 	char seg[32], before;
 	uint64_t n, off;
-	struct stat st;
+	struct stat st, cst;
 	int fd, sfd, yes = 0;
 
 	if (!hc_torn_name(name, seg, &off) ||
@@ -409,13 +415,16 @@ int hc_torn_interrupted(int storefd, const char *name,
 	if (fd < 0)
 		return 0;
 	/* What recovery writes: a regular file of one line at most. */
-	if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISREG(st.st_mode) || st.st_size < 1 ||
-	    (uint64_t)st.st_size > HC_RECORD_MAX + 1) {
+	if (fstatat(fd, name, &cst, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(cst.st_mode) || cst.st_nlink != 1 ||
+	    (uint64_t)cst.st_size > HC_RECORD_MAX + 1) {
 		close(fd);
 		return 0;
 	}
 	close(fd);
+	/* Whole: a copy a crash interrupted is replaced, not adopted. */
+	if ((cst.st_mode & 07777) != 0400 || cst.st_size < 1)
+		return 0;
 	fd = openat(storefd, HC_CHAIN_DIR,
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -427,11 +436,10 @@ int hc_torn_interrupted(int storefd, const char *name,
 	 */
 	sfd = openat(fd, seg, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (sfd >= 0 && fstat(sfd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    off <= (uint64_t)st.st_size)
-		yes = off == 0 ||
-		      (n == last_other->seg && off == last_other->end) ||
-		      (pread(sfd, &before, 1, (off_t)off - 1) == 1 &&
-		       before == '\n');
+	    off <= (uint64_t)st.st_size &&
+	    (off == 0 || (n == last_other->seg && off == last_other->end) ||
+	     (pread(sfd, &before, 1, (off_t)off - 1) == 1 && before == '\n')))
+		yes = 1;
 	if (sfd >= 0)
 		close(sfd);
 	close(fd);

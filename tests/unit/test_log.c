@@ -401,6 +401,34 @@ static void planted_is_finding(hc_store *s, const char *path, int dir,
 }
 
 /*
+ * A recovery at the end of a segment holding T2 at the offset where the
+ * copy copy (T1) was made: T1's copy must be kept as it is, and T2 saved
+ * beside it as copy1.
+ */
+static void recover_beside(hc_store *s, const char *what, const char *copy,
+			   const char *t1, const char *copy1, const char *t2)
+{
+	struct hc_log_options opts = {.recover = 1};
+	hc_log *log = NULL;
+	char *got = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = hc_log_open(&log, hc_store_fd(s), &opts, NULL);
+	ok(rc == 0 && hc_log_close(log) == 0, "%s: recovery: %s", what,
+	   rc ? hc_error_message() : "");
+	ok(hc_read_file(hc_store_fd(s), copy, 4096, &got, &len) == 0 &&
+		   len == strlen(t1) && !memcmp(got, t1, len),
+	   "%s: T1's copy is kept byte for byte", what);
+	free(got);
+	got = NULL;
+	ok(hc_read_file(hc_store_fd(s), copy1, 4096, &got, &len) == 0 &&
+		   len == strlen(t2) && !memcmp(got, t2, len),
+	   "%s: T2 is saved beside it as %s", what, copy1);
+	free(got);
+}
+
+/*
  * A second crash at the same offset: recovery saved the torn bytes T1 and
  * cut them, then its own record's append was torn there (T2).  T1's copy
  * must stay as it is, T2 goes beside it, and both are recorded.  And a
@@ -411,14 +439,10 @@ static void test_torn_twice(void)
 {
 	static const char t1[] = "{\"v\":1,\"seq\":9,\"prev\":\"GENUINE-T1";
 	static const char t2[] = "{\"v\":1,\"seq\":9,\"prev\":\"ab";
-	struct hc_log_options opts = {.recover = 1};
-	struct hc_log_open_report orep;
 	struct hc_verify_report rep;
 	hc_store *s = NULL;
-	hc_log *log = NULL;
-	char seg[64], copy[160], copy1[160], far[160], *got = NULL;
+	char seg[64], copy[160], copy1[160], far[160];
 	struct stat st;
-	size_t len = 0;
 	int fd, chain, rc;
 
 	ok(open_store("torntwice", &s) == 0, "torn twice: store");
@@ -436,18 +460,7 @@ static void test_torn_twice(void)
 		   write(fd, t2, strlen(t2)) == (ssize_t)strlen(t2),
 	   "torn twice: %s holds T1, the segment ends in T2", copy);
 	close(fd);
-	rc = hc_log_open(&log, chain, &opts, &orep);
-	ok(rc == 0 && hc_log_close(log) == 0, "torn twice: recovery: %s",
-	   rc ? hc_error_message() : "");
-	ok(hc_read_file(chain, copy, 4096, &got, &len) == 0 &&
-		   len == strlen(t1) && !memcmp(got, t1, len),
-	   "torn twice: T1's copy is kept byte for byte");
-	free(got);
-	got = NULL;
-	ok(hc_read_file(chain, copy1, 4096, &got, &len) == 0 &&
-		   len == strlen(t2) && !memcmp(got, t2, len),
-	   "torn twice: T2 is saved beside it as %s", copy1);
-	free(got);
+	recover_beside(s, "torn twice", copy, t1, copy1, t2);
 	memset(&rep, 0, sizeof(rep));
 	rc = seal_and_verify(s, &rep);
 	ok(rc == 0 && rep.verdict == HC_VALID,
@@ -556,6 +569,103 @@ static void test_torn_batch(void)
 	rc = seal_and_verify(s, &rep);
 	ok(rc == 0 && rep.verdict == HC_VALID,
 	   "torn batch: both copies recorded, the store verifies: %s",
+	   rc ? hc_error_message() : rep.reason);
+	hc_store_free(s);
+}
+
+/*
+ * Copies a crash leaves inside save_torn, and look-alikes it cannot
+ * leave.  A copy still of mode HC_TORN_PARTIAL while the segment still
+ * ends in its torn bytes: replaced by a whole copy and recorded.  A
+ * whole copy that is a prefix of the next torn bytes at its offset (a
+ * recovery record torn after the bytes it replaced began the same way):
+ * kept, the new bytes beside it.  A file of another mode or with two
+ * links where a crash's copy would be: a finding, never adopted.
+ */
+static void test_torn_partial(void)
+{
+	static const char t1[] = "{\"v\":1,\"seq\":9,\"prev\":\"ab";
+	static const char t2[] = "{\"v\":1,\"seq\":9,\"prev\":\"abcdef";
+	struct hc_log_options opts = {.recover = 1};
+	struct hc_verify_options vo = {.allow_unsealed = 1};
+	struct hc_log_open_report orep;
+	struct hc_verify_report rep;
+	hc_store *s = NULL;
+	hc_log *log = NULL;
+	char seg[64], copy[160], copy1[160], *got = NULL;
+	struct stat st;
+	size_t len = 0;
+	uint64_t off;
+	int fd, sfd, rc;
+
+	ok(open_store("tornpartial", &s) == 0, "torn partial: store");
+	sfd = hc_store_fd(s);
+	last_segment_name(s, seg);
+	fd = last_segment_fd(s);
+	ok(fd >= 0 && fstat(fd, &st) == 0, "torn partial: segment");
+	off = (uint64_t)st.st_size;
+	snprintf(copy, sizeof(copy), "chain/torn/%.20s-%020" PRIu64 ".torn",
+		 seg, off);
+	snprintf(copy1, sizeof(copy1), "chain/torn/%.20s-%020" PRIu64 "-1.torn",
+		 seg, off);
+	/* A crash while saving T1: its copy half written, still 0200. */
+	ok(write(fd, t1, strlen(t1)) == (ssize_t)strlen(t1) &&
+		   mkdirat(sfd, "chain/torn", 0700) == 0 &&
+		   hc_create_file(sfd, copy, t1, 5, 0200) == 0,
+	   "torn partial: the segment ends in T1, %s holds 5 bytes, 0200",
+	   copy);
+	close(fd);
+	memset(&rep, 0, sizeof(rep));
+	rc = hc_verify_store(s, &vo, &rep);
+	ok(rc == 0 && rep.torn,
+	   "torn partial: verify reports the torn tail: %s", rep.reason);
+	rc = hc_log_open(&log, sfd, &opts, &orep);
+	ok(rc == 0 && orep.torn && !strcmp(orep.torn_saved, copy) &&
+		   hc_log_close(log) == 0,
+	   "torn partial: recovery saves T1 whole under its name: %s",
+	   rc ? hc_error_message() : orep.torn_saved);
+	ok(hc_read_file(sfd, copy, 4096, &got, &len) == 0 &&
+		   len == strlen(t1) && !memcmp(got, t1, len) &&
+		   fstatat(sfd, copy, &st, 0) == 0 &&
+		   (st.st_mode & 07777) == 0400,
+	   "torn partial: %s is T1, 0400", copy);
+	free(got);
+	got = NULL;
+	/*
+	 * T1 saved and cut; the recovery record's append, at the same
+	 * offset, torn as T2, which begins with T1.
+	 */
+	fd = last_segment_fd(s);
+	ok(fd >= 0 && ftruncate(fd, (off_t)off) == 0 &&
+		   pwrite(fd, t2, strlen(t2), (off_t)off) ==
+			   (ssize_t)strlen(t2),
+	   "torn partial: the segment ends in T2 at T1's offset, T1 a "
+	   "prefix of it");
+	close(fd);
+	recover_beside(s, "torn partial", copy, t1, copy1, t2);
+	/* Look-alikes where a crash's copy would be. */
+	fd = last_segment_fd(s);
+	ok(fd >= 0 && fstat(fd, &st) == 0, "torn partial: segment again");
+	close(fd);
+	snprintf(copy, sizeof(copy), "chain/torn/%.20s-%020" PRIu64 ".torn",
+		 seg, (uint64_t)st.st_size);
+	ok(hc_create_file(sfd, copy, "junk", 4, 0644) == 0, "planted 0644: %s",
+	   copy);
+	planted_is_finding(s, copy, 0, "planted 0644");
+	ok(hc_create_file(sfd, "x", "junk", 4, 0400) == 0 &&
+		   linkat(sfd, "x", sfd, copy, 0) == 0 &&
+		   unlinkat(sfd, "x", 0) == 0 &&
+		   linkat(sfd, copy, sfd, "chain/torn/x", 0) == 0,
+	   "planted with two links: %s", copy);
+	rc = hc_log_open(&log, sfd, &opts, &orep);
+	ok(rc == 0 && !orep.torn && hc_log_close(log) == 0,
+	   "planted with two links: recovery does not adopt it");
+	ok(unlinkat(sfd, copy, 0) == 0 && unlinkat(sfd, "chain/torn/x", 0) == 0,
+	   "planted with two links: removed");
+	memset(&rep, 0, sizeof(rep));
+	rc = seal_and_verify(s, &rep);
+	ok(rc == 0 && rep.verdict == HC_VALID,
+	   "torn partial: every copy recorded, the store verifies: %s",
 	   rc ? hc_error_message() : rep.reason);
 	hc_store_free(s);
 }
@@ -877,6 +987,7 @@ int main(void)
 	test_torn_rollover();
 	test_torn_twice();
 	test_torn_batch();
+	test_torn_partial();
 	test_lock_and_fields();
 	test_appended();
 	test_builder_lengths();
