@@ -95,6 +95,16 @@ int hc_numbered_name(const char *name, const char *suffix, uint64_t *n);
 int hc_torn_name(const char *name, char seg[32], uint64_t *off);
 
 /*
+ * 1 if name, in the store's directory dir ("" the top, or
+ * "checkpoints"), is the temporary file of an hc_atomic_write a crash
+ * interrupted: NAME.tmp.PID for a checkpoint file, case.json.new or seal.
+ * Only a writer holding the log writes these: a writer that holds it
+ * removes any it finds (hc_remove_tmp_leftovers).
+ */
+int hc_tmp_leftover(const char *dir, const char *name);
+int hc_remove_tmp_leftovers(int storefd);
+
+/*
  * A copy of torn bytes is written while of this mode and made 0400 once
  * whole and synced: a copy of another mode, or empty, is one a crash
  * interrupted (hc_torn_partial says so of a regular file's stat).

@@ -1502,6 +1502,8 @@ int hc_log_open(hc_log **out, int storefd, const struct hc_log_options *opts,
 		goto fail;
 	}
 	rc = replay(log, &is_torn, &torn);
+	if (rc == 0 && log->opts.recover)
+		rc = hc_remove_tmp_leftovers(storefd);
 	if (rc < 0)
 		goto fail;
 	if (is_torn) {

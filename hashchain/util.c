@@ -389,6 +389,62 @@ int hc_torn_name(const char *name, char seg[32], uint64_t *off)
 	       hc_numbered_name(num, ".x", off);
 }
 
+int hc_tmp_leftover(const char *dir, const char *name)
+{
+	static const char *const top[] = {"case.json.new", "seal", NULL};
+	const char *t = strstr(name, ".tmp.");
+	char base[64];
+	uint64_t n;
+	size_t i;
+
+	if (!t || (size_t)(t - name) >= sizeof(base) || !t[5] ||
+	    strspn(t + 5, "0123456789") != strlen(t + 5))
+		return 0;
+	snprintf(base, sizeof(base), "%.*s", (int)(t - name), name);
+	if (!strcmp(dir, HC_CKPT_DIR))
+		return hc_numbered_name(base, ".ckpt", &n);
+	if (*dir)
+		return 0;
+	for (i = 0; top[i]; i++)
+		if (!strcmp(base, top[i]))
+			return 1;
+	return 0;
+}
+
+int hc_remove_tmp_leftovers(int storefd)
+{
+	static const char *const dirs[] = {"", HC_CKPT_DIR};
+	struct dirent *de;
+	size_t i;
+	int fd, gone;
+	DIR *d;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		fd = openat(storefd, *dirs[i] ? dirs[i] : ".",
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* missing: verify says so */
+		d = fdopendir(fd);
+		if (!d) {
+			close(fd);
+			return hc_error_set(HC_ESYS, "cannot read '%s'",
+					    *dirs[i] ? dirs[i] : ".");
+		}
+		gone = 0;
+		while ((de = readdir(d)))
+			if (hc_tmp_leftover(dirs[i], de->d_name) &&
+			    unlinkat(dirfd(d), de->d_name, 0) == 0)
+				gone++;
+		if (gone && fsync(dirfd(d)) < 0) {
+			closedir(d);
+			return hc_error_set(HC_ESYS, "cannot sync '%s'",
+					    *dirs[i] ? dirs[i] : ".");
+		}
+		closedir(d);
+	}
+	return 0;
+}
+
 int hc_torn_partial(const struct stat *st)
 {
 	return S_ISREG(st->st_mode) && st->st_nlink == 1 &&

@@ -268,9 +268,16 @@ static int check_layout_dir(struct verifier *v, const char *dir,
 			continue;
 		snprintf(where, sizeof(where), "%s%s%.200s", dir,
 			 *dir ? "/" : "", de->d_name);
-		fail(v, -1, 0, where,
-		     "no file of a store has this name (FORMAT.md section "
-		     "1): added by hand, or left by an interrupted write");
+		if (hc_tmp_leftover(dir, de->d_name))
+			fail(v, -1, 0, where,
+			     "the temporary file of a write a crash "
+			     "interrupted: 'hozen recover' (or the next "
+			     "mount) removes it");
+		else
+			fail(v, -1, 0, where,
+			     "no file of a store has this name (FORMAT.md "
+			     "section 1): added by hand, or left by an "
+			     "interrupted write");
 	}
 	closedir(d);
 	return 0;

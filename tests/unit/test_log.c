@@ -670,6 +670,58 @@ static void test_torn_partial(void)
 	hc_store_free(s);
 }
 
+/*
+ * A crash inside an atomic write (a checkpoint, case.json.new, the seal)
+ * leaves NAME.tmp.PID: verify says so, and the next writer that recovers
+ * removes it; a name that only looks like one stays a finding.
+ */
+static void test_tmp_leftovers(void)
+{
+	static const char *const left[] = {
+		"checkpoints/00000000000000000004.ckpt.tmp.123",
+		"case.json.new.tmp.77", "seal.tmp.9"};
+	struct hc_log_options opts = {.recover = 1};
+	struct hc_verify_options vo = {.allow_unsealed = 1};
+	struct hc_verify_report rep;
+	hc_store *s = NULL;
+	hc_log *log = NULL;
+	struct stat st;
+	size_t i;
+	int sfd, rc, made = 1, gone = 1;
+
+	ok(open_store("tmpleft", &s) == 0, "tmp leftovers: store");
+	sfd = hc_store_fd(s);
+	for (i = 0; i < 3; i++)
+		made &= hc_create_file(sfd, left[i], "x", 1, 0600) == 0;
+	made &= hc_create_file(sfd, "checkpoints/x.ckpt.tmp.1", "x", 1, 0600) ==
+		0;
+	ok(made, "tmp leftovers: three left by crashes, one look-alike");
+	memset(&rep, 0, sizeof(rep));
+	rc = hc_verify_store(s, &vo, &rep);
+	ok(rc == 0 && rep.verdict == HC_INVALID &&
+		   strstr(rep.reason, "a crash interrupted"),
+	   "tmp leftovers: verify names them: %s", rep.reason);
+	rc = hc_log_open(&log, sfd, &opts, NULL);
+	ok(rc == 0 && hc_log_close(log) == 0, "tmp leftovers: recovery: %s",
+	   rc ? hc_error_message() : "");
+	for (i = 0; i < 3; i++)
+		gone &= fstatat(sfd, left[i], &st, 0) < 0 && errno == ENOENT;
+	ok(gone, "tmp leftovers: recovery removed them");
+	memset(&rep, 0, sizeof(rep));
+	rc = hc_verify_store(s, &vo, &rep);
+	ok(rc == 0 && rep.verdict == HC_INVALID &&
+		   strstr(rep.reason, "no file of a store has this name"),
+	   "tmp leftovers: the look-alike stays a finding: %s", rep.reason);
+	ok(unlinkat(sfd, "checkpoints/x.ckpt.tmp.1", 0) == 0,
+	   "tmp leftovers: look-alike removed");
+	memset(&rep, 0, sizeof(rep));
+	rc = seal_and_verify(s, &rep);
+	ok(rc == 0 && rep.verdict == HC_VALID,
+	   "tmp leftovers: the store verifies: %s",
+	   rc ? hc_error_message() : rep.reason);
+	hc_store_free(s);
+}
+
 static void test_lock_and_fields(void)
 {
 	hc_store *s = NULL;
@@ -988,6 +1040,7 @@ int main(void)
 	test_torn_twice();
 	test_torn_batch();
 	test_torn_partial();
+	test_tmp_leftovers();
 	test_lock_and_fields();
 	test_appended();
 	test_builder_lengths();
