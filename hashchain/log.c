@@ -1113,12 +1113,12 @@ static int content_of(int dirfd, const char *path, const char *buf, size_t len)
 	char *have;
 	int fd, rc = 2;
 
+	/* Looked at before it is opened: a 0200 file is not readable. */
+	if (fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    hc_torn_partial(&st))
+		return 1;
 	if (hc_open_regular_as(dirfd, path, path, O_RDONLY, &fd, &st) < 0)
 		return 2;
-	if (hc_torn_partial(&st)) {
-		close(fd);
-		return 1;
-	}
 	if ((st.st_mode & 07777) != 0400 || (uint64_t)st.st_size != len) {
 		close(fd);
 		return 2;
