@@ -106,9 +106,17 @@ struct hz_file {
 	struct hz_node *node;
 	hc_actor actor; /* the opener: the kernel's own writes are its */
 	int writable;
-	/* SHA-256 of the content while it is written from 0 in order */
+	/*
+	 * SHA-256 of the content while it is written from 0 in order.  A
+	 * write claims its turn (a ticket) and the end offset under hmu
+	 * when its bytes are in the file, and hashes after its reply, in
+	 * ticket order: hash_done of hash_next claimed turns are hashed.
+	 */
+	pthread_mutex_t hmu;
+	pthread_cond_t hcv;
 	hc_sha256_ctx *hash;
 	uint64_t hash_off;
+	uint64_t hash_next, hash_done;
 	uint64_t wgen0, own; /* node->wgen at open; writes via this handle */
 };
 

@@ -1246,6 +1246,8 @@ static int file_new(struct hz_fs *fs, fuse_req_t req, struct hz_node *n, int fd,
 		return -ENOMEM;
 	h->fd = fd;
 	h->node = n;
+	pthread_mutex_init(&h->hmu, NULL);
+	pthread_cond_init(&h->hcv, NULL);
 	h->writable = (flags & O_ACCMODE) != O_RDONLY;
 	if (actor)
 		h->actor = *actor;
@@ -1266,6 +1268,24 @@ static int file_new(struct hz_fs *fs, fuse_req_t req, struct hz_node *n, int fd,
 	return 0;
 }
 
+/* Wait until every claimed turn of h's streamed hash is hashed. */
+static void hash_settle(struct hz_file *h)
+{
+	pthread_mutex_lock(&h->hmu);
+	while (h->hash_done != h->hash_next)
+		pthread_cond_wait(&h->hcv, &h->hmu);
+	pthread_mutex_unlock(&h->hmu);
+}
+
+static void file_free(struct hz_file *h)
+{
+	hash_settle(h);
+	hc_sha256_free(h->hash);
+	pthread_cond_destroy(&h->hcv);
+	pthread_mutex_destroy(&h->hmu);
+	free(h);
+}
+
 static void file_drop(struct hz_file *h)
 {
 	if (!h)
@@ -1276,8 +1296,7 @@ static void file_drop(struct hz_file *h)
 		pthread_mutex_unlock(&h->node->mu);
 	}
 	close(h->fd);
-	hc_sha256_free(h->hash);
-	free(h);
+	file_free(h);
 }
 
 /*
@@ -1588,8 +1607,9 @@ static void hz_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	struct hz_fs *fs = FS(req);
 	struct hz_file *h = (struct hz_file *)(uintptr_t)fi->fh;
 	struct hz_node *n = h->node;
-	uint64_t seq = 0;
+	uint64_t seq = 0, ticket = 0;
 	hc_actor writer;
+	int hashing = 0;
 	ssize_t done;
 	char *path;
 	int rc;
@@ -1639,15 +1659,33 @@ static void hz_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	n->wgen++;
 	h->own++;
 	pthread_mutex_unlock(&n->mu);
-	if (h->hash) {
-		if ((uint64_t)off == h->hash_off)
-			hc_sha256_update(h->hash, data, (size_t)done);
-		h->hash_off = (uint64_t)off == h->hash_off
-				      ? h->hash_off + (uint64_t)done
-				      : UINT64_MAX;
+	pthread_mutex_lock(&h->hmu);
+	if (h->hash && (uint64_t)off == h->hash_off) {
+		ticket = h->hash_next++;
+		h->hash_off += (uint64_t)done;
+		hashing = 1;
+	} else {
+		h->hash_off = UINT64_MAX;
 	}
+	pthread_mutex_unlock(&h->hmu);
 	content_end(n);
 	fuse_reply_write(req, (size_t)done);
+	/*
+	 * The whole file's hash, for its version at close, is off the
+	 * writer's path: the next write is served by another worker while
+	 * this one hashes, in the order the writes claimed.
+	 */
+	if (hashing) {
+		pthread_mutex_lock(&h->hmu);
+		while (h->hash_done != ticket)
+			pthread_cond_wait(&h->hcv, &h->hmu);
+		pthread_mutex_unlock(&h->hmu);
+		hc_sha256_update(h->hash, data, (size_t)done);
+		pthread_mutex_lock(&h->hmu);
+		h->hash_done++;
+		pthread_cond_broadcast(&h->hcv);
+		pthread_mutex_unlock(&h->hmu);
+	}
 }
 
 /* Version the file if this handle was its last writer. */
@@ -1661,6 +1699,8 @@ static int close_version(struct hz_fs *fs, struct hz_file *h, const char *why,
 	int rc = 0;
 
 	pthread_rwlock_wrlock(&n->io);
+	/* No write claims a turn now; the claimed ones finish hashing. */
+	hash_settle(h);
 	pthread_mutex_lock(&n->mu);
 	if (last)
 		n->writers--;
@@ -1714,9 +1754,8 @@ static void hz_release(fuse_req_t req, fuse_ino_t ino,
 				 hc_error_message());
 	}
 	close(h->fd);
-	hc_sha256_free(h->hash);
 	hz_node_release(fs, h->node);
-	free(h);
+	file_free(h);
 	reply_err(req, 0);
 }
 

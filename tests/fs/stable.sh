@@ -181,6 +181,38 @@ elif name == 'truncate-path':
     os.truncate(p, MiB + 7)
     del model[MiB + 7:]
     check_reads(p)
+elif name == 'threads':
+    # 8 threads write one new file through one handle, in order of
+    # offset but at once: each write is hashed after its reply, while
+    # the next is served; the version at close is the whole content.
+    import threading
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    data = os.urandom(24 * MiB)
+    chunk, nxt, mu, errs = 192 * 1024, [0], threading.Lock(), []
+
+    def writer():
+        while True:
+            with mu:
+                off = nxt[0]
+                nxt[0] += chunk
+            if off >= len(data):
+                return
+            try:
+                os.pwrite(fd, data[off:off + chunk], off)
+            except OSError as e:
+                errs.append(e)
+                return
+    ts = [threading.Thread(target=writer) for _ in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errs:
+        sys.exit('pwrite: %s' % errs[0])
+    os.close(fd)
+    put(0, data)
+    point('close')
+    check_reads(p)
 else:
     sys.exit('no scenario ' + name)
 EOF
@@ -191,7 +223,7 @@ mkdir "$M/s"
 scen=(write pwritev ftruncate0 ftruncate-shrink ftruncate-grow
 	fallocate-0 fallocate-1 fallocate-3 fallocate-10 fallocate-11
 	fallocate-8 fallocate-20 copy_file_range mmap early-handle other-name
-	otrunc truncate-path)
+	otrunc truncate-path threads)
 for s in "${scen[@]}"; do
 	out=$(timeout 60 python3 "$T/scen.py" "$M" "$W" "$s" 2>&1)
 	rc=$?
