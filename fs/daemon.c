@@ -1079,6 +1079,9 @@ int fs_mount(const struct fs_options *opts)
 		goto out;
 	}
 	mounted = 1;
+	rc = hz_wire_attach(&fs);
+	if (rc < 0)
+		goto out;
 	if (!opts->foreground) {
 		openlog("hozen", LOG_PID, LOG_DAEMON);
 		fuse_set_log_func(log_syslog);

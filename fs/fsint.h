@@ -130,6 +130,9 @@ struct hz_fs {
 	int treefd;  /* O_PATH of STORE/tree */
 	int mountfd; /* O_RDONLY of STORE/tree, for open_by_handle_at */
 	struct fuse_session *se;
+	/* wire.c: the kernel's INIT offers HANDLE_KILLPRIV_V2; taken */
+	uint64_t init_unique;
+	int init_offers_v2, killpriv_v2;
 
 	pthread_mutex_t tlock;
 	struct hz_node **buckets;
@@ -167,6 +170,11 @@ int hz_nodes_init(struct hz_fs *fs);
 void hz_nodes_free(struct hz_fs *fs);
 struct hz_node *hz_node_get(struct hz_fs *fs, fuse_ino_t ino);
 fuse_ino_t hz_node_ino(struct hz_fs *fs, struct hz_node *n);
+
+/* wire.c: hozen's own I/O on /dev/fuse (HANDLE_KILLPRIV_V2) */
+int hz_wire_attach(struct hz_fs *fs);
+/* The request being served asks to drop setuid/setgid (no CAP_FSETID). */
+int hz_wire_kill(void);
 /* Find or add the node of name in parent (which holds its fd in pfd). */
 int hz_node_lookup(struct hz_fs *fs, struct hz_node *parent, int pfd,
 		   const char *name, struct fuse_entry_param *e,

@@ -17,6 +17,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -624,6 +625,8 @@ static void hz_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	/* The kernel applies the umask; creation modes arrive final. */
 	conn->want &= ~(unsigned)FUSE_CAP_DONT_MASK;
+	/* Every request passes wire.c's read (its kill flags). */
+	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
 }
@@ -1084,6 +1087,69 @@ static mode_t chown_bits(mode_t m)
 	return m & 07777;
 }
 
+/*
+ * What the kernel leaves to hozen under HANDLE_KILLPRIV_V2 (wire.c): a
+ * write, truncation or O_TRUNC open by a process without CAP_FSETID
+ * drops setuid, and setgid with group execute, from a regular file.
+ * Recorded first, as the kernel's own setattr was; the kernel's cached
+ * attributes are dropped, so a stat at once sees the new mode.
+ */
+static int kill_suidgid(struct hz_fs *fs, struct hz_node *n, int fd,
+			const hc_actor *actor)
+{
+	uint64_t fid = node_fid(fs, n), seq = 0;
+	struct stat st;
+	mode_t want;
+	char *path;
+	int rc, err;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	want = chown_bits(st.st_mode);
+	if (!S_ISREG(st.st_mode) || want == (st.st_mode & 07777))
+		return 0;
+	rc = record_file(fs, "setattr", actor, fid,
+			 json_pack("{s:i}", "mode", (int)want), &seq);
+	if (rc < 0)
+		return hz_errno(rc);
+	if (fchmod(fd, want) < 0) {
+		err = errno;
+		path = hz_fid_path(fs, fid);
+		rc = hz_failed(fs, actor, seq, "setattr", err, path, NULL, fid);
+		free(path);
+		return rc;
+	}
+	(void)fuse_lowlevel_notify_inval_inode(fs->se, hz_node_ino(fs, n), -1,
+					       0);
+	return 0;
+}
+
+/*
+ * The caller has no CAP_FSETID (its thread's effective set, now): for
+ * fallocate, where the kernel under HANDLE_KILLPRIV_V2 neither drops
+ * setuid itself nor says that it should be.
+ */
+static int lacks_fsetid(fuse_req_t req)
+{
+	char name[64], line[256];
+	unsigned long long caps;
+	int lacks = 1;
+	FILE *f;
+
+	snprintf(name, sizeof(name), "/proc/%d/status",
+		 (int)fuse_req_ctx(req)->pid);
+	f = fopen(name, "re");
+	if (!f)
+		return fuse_req_ctx(req)->uid != 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &caps) == 1) {
+			lacks = !(caps & (1ULL << CAP_FSETID));
+			break;
+		}
+	fclose(f);
+	return lacks;
+}
+
 static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int valid, struct fuse_file_info *fi)
 {
@@ -1091,6 +1157,7 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct hz_node *n = hz_node_get(fs, ino);
 	int owner = valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID);
 	int sized = valid & FUSE_SET_ATTR_SIZE, held = 0, set_mode;
+	int kill = sized && hz_wire_kill();
 	char proc[64], *path = NULL;
 	mode_t want = 0;
 	uint64_t fid, seq = 0;
@@ -1099,6 +1166,16 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int fd = -1, rc = 0, step = 0, err;
 	json_t *f;
 
+	if (!(valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+		       FUSE_SET_ATTR_GID | FUSE_SET_ATTR_SIZE |
+		       FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		/*
+		 * Nothing to change: what the kernel sends when it would drop
+		 * setuid itself but leaves that to us (wire.c).
+		 */
+		hz_getattr(req, ino, fi);
+		return;
+	}
 	rc = virt_ro(fs, n, NULL, NULL);
 	if (rc == 0)
 		rc = refuse_ro(fs, req, "setattr", n, NULL);
@@ -1130,7 +1207,7 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		goto out;
 	}
 	/* What was, for a change of owner or mode (and to undo it). */
-	if ((owner || (valid & FUSE_SET_ATTR_MODE)) &&
+	if ((owner || kill || (valid & FUSE_SET_ATTR_MODE)) &&
 	    fstatat(fd, "", &old, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		rc = -errno;
 		goto out;
@@ -1139,10 +1216,12 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	/* What the mode will be, exactly: asked, or what a chown leaves. */
 	if (valid & FUSE_SET_ATTR_MODE)
 		want = attr->st_mode & 07777;
-	else if (owner)
+	else if (owner || (kill && S_ISREG(old.st_mode)))
 		want = chown_bits(old.st_mode);
+	else
+		want = old.st_mode & 07777;
 	set_mode = (valid & FUSE_SET_ATTR_MODE) ||
-		   (owner && want != (old.st_mode & 07777));
+		   ((owner || kill) && want != (old.st_mode & 07777));
 	if (set_mode)
 		json_object_set_new(f, "mode", json_integer(want));
 	if (valid & FUSE_SET_ATTR_UID)
@@ -1348,6 +1427,14 @@ static int open_existing(struct hz_fs *fs, struct hz_node *n, int flags,
 		free(path);
 		content_end(n);
 		return rc;
+	}
+	if (hz_wire_kill()) {
+		rc = kill_suidgid(fs, n, fd, actor);
+		if (rc < 0) {
+			close(fd);
+			content_end(n);
+			return rc;
+		}
 	}
 	pthread_mutex_lock(&n->mu);
 	n->dirty = 1;
@@ -1627,6 +1714,14 @@ static void hz_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		reply_err(req, refuse_worm(fs, &writer, "write", n));
 		return;
 	}
+	if (hz_wire_kill()) {
+		rc = kill_suidgid(fs, n, h->fd, &writer);
+		if (rc < 0) {
+			content_end(n);
+			reply_err(req, rc);
+			return;
+		}
+	}
 	/*
 	 * The record first: never bytes in the tree that the chain does
 	 * not show, even if the daemon dies between the two.
@@ -1800,6 +1895,7 @@ static void hz_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 			       FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE);
 	uint64_t fid = node_fid(fs, n), seq = 0;
 	hc_actor actor;
+	struct stat st;
 	char *path;
 	json_t *f;
 	int rc;
@@ -1818,6 +1914,17 @@ static void hz_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 		content_end(n);
 		reply_err(req, refuse_worm(fs, &actor, "fallocate", n));
 		return;
+	}
+	/* What a local filesystem does; the kernel leaves it to us. */
+	if (fs->killpriv_v2 && fstat(h->fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    chown_bits(st.st_mode) != (st.st_mode & 07777) &&
+	    lacks_fsetid(req)) {
+		rc = kill_suidgid(fs, n, h->fd, &actor);
+		if (rc < 0) {
+			content_end(n);
+			reply_err(req, rc);
+			return;
+		}
 	}
 	f = json_pack("{s:i,s:I,s:I}", "mode", mode, "offset", (json_int_t)off,
 		      "length", (json_int_t)len);
