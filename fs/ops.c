@@ -1347,6 +1347,9 @@ static int file_new(struct hz_fs *fs, fuse_req_t req, struct hz_node *n, int fd,
 	return 0;
 }
 
+/* A write of at most this many bytes hashes before its reply. */
+#define HASH_INLINE_MAX (32 * 1024)
+
 /* Wait until every claimed turn of h's streamed hash is hashed. */
 static void hash_settle(struct hz_file *h)
 {
@@ -1754,22 +1757,29 @@ static void hz_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	n->wgen++;
 	h->own++;
 	pthread_mutex_unlock(&n->mu);
+	/*
+	 * The whole file's hash, for its version at close.  A large write
+	 * hashes after its reply, off the writer's path: the next write is
+	 * served by another worker meanwhile, and the turns are kept in the
+	 * order the writes claimed them.  A small one hashes at once, when
+	 * no turn is pending: that costs less than the handing over.
+	 */
 	pthread_mutex_lock(&h->hmu);
 	if (h->hash && (uint64_t)off == h->hash_off) {
-		ticket = h->hash_next++;
 		h->hash_off += (uint64_t)done;
-		hashing = 1;
+		if ((size_t)done <= HASH_INLINE_MAX &&
+		    h->hash_done == h->hash_next) {
+			hc_sha256_update(h->hash, data, (size_t)done);
+		} else {
+			ticket = h->hash_next++;
+			hashing = 1;
+		}
 	} else {
 		h->hash_off = UINT64_MAX;
 	}
 	pthread_mutex_unlock(&h->hmu);
 	content_end(n);
 	fuse_reply_write(req, (size_t)done);
-	/*
-	 * The whole file's hash, for its version at close, is off the
-	 * writer's path: the next write is served by another worker while
-	 * this one hashes, in the order the writes claimed.
-	 */
 	if (hashing) {
 		pthread_mutex_lock(&h->hmu);
 		while (h->hash_done != ticket)
