@@ -277,6 +277,29 @@ static int stage_one(void *ctx, const char *path, const struct tm_info *i)
 	return 0; /* changed since its version: staged when versioned */
 }
 
+/*
+ * Stage every name of fid as the model says: after a change of mode that
+ * git sees (the executable bit), which no version follows.
+ */
+static void stage_fid(struct hz_fs *fs, uint64_t fid)
+{
+	struct tm_info info;
+	char **paths = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&fs->mmu);
+	if (tm_get(fs->model, fid, &info) == 0 &&
+	    tm_paths(fs->model, fid, &paths) == 0)
+		for (i = 0; paths && paths[i]; i++)
+			if (stage_one(fs, paths[i], &info) < 0)
+				fuse_log(FUSE_LOG_ERR,
+					 "hozen: cannot stage a change of "
+					 "mode: %s\n",
+					 hc_error_message());
+	pthread_mutex_unlock(&fs->mmu);
+	tm_paths_free(paths);
+}
+
 static int stage_path(struct hz_fs *fs, const char *path)
 {
 	struct tm_info info;
@@ -1072,17 +1095,79 @@ out:
 
 /* ---------------------------------------------------------- attributes */
 
+/* What a setattr asks to change. */
+#define SETATTR_CHANGES                                                        \
+	(FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |          \
+	 FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |      \
+	 FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)
+
+/* The inode number of the initial user namespace (PROC_USER_INIT_INO). */
+#define INIT_USERNS_INO 4026531837u
+
 /*
- * The permission bits a change of owner leaves (what the kernel does to a
- * file that is not a directory: setuid goes, and setgid with group
- * execute).
+ * The caller holds CAP_FSETID as capable() asks: in its thread's
+ * effective set, and in the initial user namespace (root in a user
+ * namespace of its own does not).
  */
-static mode_t chown_bits(mode_t m)
+static int has_fsetid(fuse_req_t req)
 {
+	char name[64], line[256];
+	unsigned long long caps;
+	struct stat st;
+	int has = 0;
+	FILE *f;
+
+	snprintf(name, sizeof(name), "/proc/%d/ns/user",
+		 (int)fuse_req_ctx(req)->pid);
+	if (stat(name, &st) < 0 || st.st_ino != INIT_USERNS_INO)
+		return 0;
+	snprintf(name, sizeof(name), "/proc/%d/status",
+		 (int)fuse_req_ctx(req)->pid);
+	f = fopen(name, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &caps) == 1) {
+			has = (caps & (1ULL << CAP_FSETID)) != 0;
+			break;
+		}
+	fclose(f);
+	return has;
+}
+
+/* The caller is in group gid: its filesystem gid or a supplementary one. */
+static int in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t list[256];
+	int n, i;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return 1;
+	n = fuse_req_getgroups(req, 256, list);
+	for (i = 0; i < n && i < 256; i++)
+		if (list[i] == gid)
+			return 1;
+	return 0;
+}
+
+/*
+ * The mode a change of owner, or a write, truncation or fallocate by a
+ * process without CAP_FSETID, leaves (Linux's setattr_should_drop_sgid,
+ * 6.2 and later): setuid goes; setgid goes with group execute, or when
+ * the caller is not in the file's group and (may_fsetid: for a change of
+ * owner) holds no CAP_FSETID.  Directories and symbolic links keep all.
+ */
+static mode_t dropped_mode(fuse_req_t req, const struct stat *st,
+			   int may_fsetid)
+{
+	mode_t m = st->st_mode;
+
 	if (S_ISDIR(m) || S_ISLNK(m))
 		return m & 07777;
 	m &= ~(mode_t)S_ISUID;
-	if (m & S_IXGRP)
+	if ((m & S_ISGID) &&
+	    ((m & S_IXGRP) ||
+	     (!in_group(req, st->st_gid) && !(may_fsetid && has_fsetid(req)))))
 		m &= ~(mode_t)S_ISGID;
 	return m & 07777;
 }
@@ -1090,29 +1175,33 @@ static mode_t chown_bits(mode_t m)
 /*
  * What the kernel leaves to hozen under HANDLE_KILLPRIV_V2 (wire.c): a
  * write, truncation or O_TRUNC open by a process without CAP_FSETID
- * drops setuid, and setgid with group execute, from a regular file.
+ * drops setuid, and setgid as dropped_mode says, from a regular file.
  * Recorded first, as the kernel's own setattr was; the kernel's cached
- * attributes are dropped, so a stat at once sees the new mode.
+ * attributes are dropped, so a stat at once sees the new mode.  fd may
+ * be O_PATH.
  */
-static int kill_suidgid(struct hz_fs *fs, struct hz_node *n, int fd,
-			const hc_actor *actor)
+static int kill_suidgid(struct hz_fs *fs, fuse_req_t req, struct hz_node *n,
+			int fd, const hc_actor *actor)
 {
 	uint64_t fid = node_fid(fs, n), seq = 0;
+	char proc[64], *path;
 	struct stat st;
 	mode_t want;
-	char *path;
 	int rc, err;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	want = chown_bits(st.st_mode);
-	if (!S_ISREG(st.st_mode) || want == (st.st_mode & 07777))
+	if (!S_ISREG(st.st_mode) || !(st.st_mode & (S_ISUID | S_ISGID)))
+		return 0;
+	want = dropped_mode(req, &st, 0);
+	if (want == (st.st_mode & 07777))
 		return 0;
 	rc = record_file(fs, "setattr", actor, fid,
 			 json_pack("{s:i}", "mode", (int)want), &seq);
 	if (rc < 0)
 		return hz_errno(rc);
-	if (fchmod(fd, want) < 0) {
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (chmod(proc, want) < 0) {
 		err = errno;
 		path = hz_fid_path(fs, fid);
 		rc = hz_failed(fs, actor, seq, "setattr", err, path, NULL, fid);
@@ -1124,32 +1213,6 @@ static int kill_suidgid(struct hz_fs *fs, struct hz_node *n, int fd,
 	return 0;
 }
 
-/*
- * The caller has no CAP_FSETID (its thread's effective set, now): for
- * fallocate, where the kernel under HANDLE_KILLPRIV_V2 neither drops
- * setuid itself nor says that it should be.
- */
-static int lacks_fsetid(fuse_req_t req)
-{
-	char name[64], line[256];
-	unsigned long long caps;
-	int lacks = 1;
-	FILE *f;
-
-	snprintf(name, sizeof(name), "/proc/%d/status",
-		 (int)fuse_req_ctx(req)->pid);
-	f = fopen(name, "re");
-	if (!f)
-		return fuse_req_ctx(req)->uid != 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "CapEff: %llx", &caps) == 1) {
-			lacks = !(caps & (1ULL << CAP_FSETID));
-			break;
-		}
-	fclose(f);
-	return lacks;
-}
-
 static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int valid, struct fuse_file_info *fi)
 {
@@ -1158,6 +1221,7 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int owner = valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID);
 	int sized = valid & FUSE_SET_ATTR_SIZE, held = 0, set_mode;
 	int kill = sized && hz_wire_kill();
+	int chowned = owner;
 	char proc[64], *path = NULL;
 	mode_t want = 0;
 	uint64_t fid, seq = 0;
@@ -1166,15 +1230,22 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int fd = -1, rc = 0, step = 0, err;
 	json_t *f;
 
-	if (!(valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
-		       FUSE_SET_ATTR_GID | FUSE_SET_ATTR_SIZE |
-		       FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+	if (!(valid & SETATTR_CHANGES)) {
 		/*
-		 * Nothing to change: what the kernel sends when it would drop
-		 * setuid itself but leaves that to us (wire.c).
+		 * Nothing asked: under HANDLE_KILLPRIV_V2 (wire.c) what the
+		 * kernel sends where it would drop setuid itself, for a
+		 * chown(-1, -1) or before a write or truncation by a process
+		 * without CAP_FSETID, or where a file capability goes.  The
+		 * first two drop the same bits when the caller lacks
+		 * CAP_FSETID; a caller holding it may be writing, which drops
+		 * nothing, and cannot be told from one chowning (-1, -1),
+		 * which would drop setuid: nothing is dropped then.
 		 */
-		hz_getattr(req, ino, fi);
-		return;
+		if (n->virt || n == &fs->root || has_fsetid(req)) {
+			hz_getattr(req, ino, fi);
+			return;
+		}
+		chowned = 1;
 	}
 	rc = virt_ro(fs, n, NULL, NULL);
 	if (rc == 0)
@@ -1207,21 +1278,37 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		goto out;
 	}
 	/* What was, for a change of owner or mode (and to undo it). */
-	if ((owner || kill || (valid & FUSE_SET_ATTR_MODE)) &&
+	if ((chowned || kill || (valid & FUSE_SET_ATTR_MODE)) &&
 	    fstatat(fd, "", &old, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		rc = -errno;
 		goto out;
 	}
-	f = json_object();
-	/* What the mode will be, exactly: asked, or what a chown leaves. */
+	/*
+	 * What the mode will be, exactly: asked, or what a chown leaves, or
+	 * what a truncation by a process without CAP_FSETID leaves.
+	 */
 	if (valid & FUSE_SET_ATTR_MODE)
 		want = attr->st_mode & 07777;
-	else if (owner || (kill && S_ISREG(old.st_mode)))
-		want = chown_bits(old.st_mode);
+	else if (chowned)
+		want = dropped_mode(req, &old, 1);
+	else if (kill && S_ISREG(old.st_mode))
+		want = dropped_mode(req, &old, 0);
 	else
 		want = old.st_mode & 07777;
 	set_mode = (valid & FUSE_SET_ATTR_MODE) ||
-		   ((owner || kill) && want != (old.st_mode & 07777));
+		   ((chowned || kill) && want != (old.st_mode & 07777));
+	if (!owner && !set_mode && !sized &&
+	    !(valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		/* An empty setattr that drops nothing: nothing to record. */
+		hz_fix_nlink(n, &old);
+		close(fd);
+		fd = -1;
+		if (held)
+			content_end(n);
+		fuse_reply_attr(req, &old, 1.0);
+		return;
+	}
+	f = json_object();
 	if (set_mode)
 		json_object_set_new(f, "mode", json_integer(want));
 	if (valid & FUSE_SET_ATTR_UID)
@@ -1277,6 +1364,10 @@ static void hz_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		n->wgen++;
 		pthread_mutex_unlock(&n->mu);
 	}
+	/* git keeps the executable bit: its tree follows the change. */
+	if (set_mode && S_ISREG(old.st_mode) &&
+	    !(old.st_mode & 0111) != !(want & 0111))
+		stage_fid(fs, fid);
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		rc = -errno;
 		goto out;
@@ -1389,9 +1480,9 @@ static void file_drop(struct hz_file *h)
  * earlier handle, between the two, would version the emptied file as if
  * it had been closed so.
  */
-static int open_existing(struct hz_fs *fs, struct hz_node *n, int flags,
-			 int fiflags, const hc_actor *actor, int *fd_out,
-			 int *counted)
+static int open_existing(struct hz_fs *fs, fuse_req_t req, struct hz_node *n,
+			 int flags, int fiflags, const hc_actor *actor,
+			 int *fd_out, int *counted)
 {
 	int writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 	uint64_t fid = node_fid(fs, n), seq = 0;
@@ -1414,6 +1505,17 @@ static int open_existing(struct hz_fs *fs, struct hz_node *n, int flags,
 		content_end(n);
 		return refuse_worm(fs, actor, "open", n);
 	}
+	/* What the truncation drops, before it (and its record). */
+	if (hz_wire_kill()) {
+		fd = hz_node_open(fs, n, O_PATH);
+		rc = fd < 0 ? fd : kill_suidgid(fs, req, n, fd, actor);
+		if (fd >= 0)
+			close(fd);
+		if (rc < 0) {
+			content_end(n);
+			return rc;
+		}
+	}
 	/* The truncation is recorded before it happens. */
 	rc = record_file(fs, "open", actor, fid,
 			 json_pack("{s:I,s:b}", "flags", (json_int_t)fiflags,
@@ -1430,14 +1532,6 @@ static int open_existing(struct hz_fs *fs, struct hz_node *n, int flags,
 		free(path);
 		content_end(n);
 		return rc;
-	}
-	if (hz_wire_kill()) {
-		rc = kill_suidgid(fs, n, fd, actor);
-		if (rc < 0) {
-			close(fd);
-			content_end(n);
-			return rc;
-		}
 	}
 	pthread_mutex_lock(&n->mu);
 	n->dirty = 1;
@@ -1574,15 +1668,15 @@ static void open_file(fuse_req_t req, struct hz_node *n,
 			n->fid = fid;
 		} else {
 			/* It exists after all: open it like open(2) would. */
-			rc = open_existing(fs, n, flags, fi->flags, &actor, &fd,
-					   &counted);
+			rc = open_existing(fs, req, n, flags, fi->flags, &actor,
+					   &fd, &counted);
 			if (rc < 0) {
 				hz_node_forget(fs, n, 1);
 				goto out;
 			}
 		}
 	} else {
-		rc = open_existing(fs, n, flags, fi->flags, &actor, &fd,
+		rc = open_existing(fs, req, n, flags, fi->flags, &actor, &fd,
 				   &counted);
 		if (rc < 0)
 			goto out;
@@ -1718,7 +1812,7 @@ static void hz_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		return;
 	}
 	if (hz_wire_kill()) {
-		rc = kill_suidgid(fs, n, h->fd, &writer);
+		rc = kill_suidgid(fs, req, n, h->fd, &writer);
 		if (rc < 0) {
 			content_end(n);
 			reply_err(req, rc);
@@ -1927,9 +2021,8 @@ static void hz_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	}
 	/* What a local filesystem does; the kernel leaves it to us. */
 	if (fs->killpriv_v2 && fstat(h->fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    chown_bits(st.st_mode) != (st.st_mode & 07777) &&
-	    lacks_fsetid(req)) {
-		rc = kill_suidgid(fs, n, h->fd, &actor);
+	    (st.st_mode & (S_ISUID | S_ISGID)) && !has_fsetid(req)) {
+		rc = kill_suidgid(fs, req, n, h->fd, &actor);
 		if (rc < 0) {
 			content_end(n);
 			reply_err(req, rc);
