@@ -187,7 +187,7 @@ elif name == 'threads':
     # the next is served; the version at close is the whole content.
     import threading
     fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    data = os.urandom(24 * MiB)
+    data = os.urandom(8 * MiB)
     chunk, nxt, mu, errs = 192 * 1024, [0], threading.Lock(), []
 
     def writer():
