@@ -1138,16 +1138,24 @@ static int has_fsetid(fuse_req_t req)
 /* The caller is in group gid: its filesystem gid or a supplementary one. */
 static int in_group(fuse_req_t req, gid_t gid)
 {
-	gid_t list[256];
-	int n, i;
+	gid_t small[64], *list = small;
+	int n, i, in = 0;
 
 	if (fuse_req_ctx(req)->gid == gid)
 		return 1;
-	n = fuse_req_getgroups(req, 256, list);
-	for (i = 0; i < n && i < 256; i++)
-		if (list[i] == gid)
-			return 1;
-	return 0;
+	n = fuse_req_getgroups(req, 64, list);
+	if (n > 64) {
+		/* More than fit: as many as it has (up to 65,536). */
+		list = malloc((size_t)n * sizeof(*list));
+		if (!list)
+			return 0;
+		n = fuse_req_getgroups(req, n, list) > n ? 0 : n;
+	}
+	for (i = 0; i < n && !in; i++)
+		in = list[i] == gid;
+	if (list != small)
+		free(list);
+	return in;
 }
 
 /*

@@ -40,7 +40,11 @@ mode_after()
 	printf 'seed\n' >"$F"
 	case $name in w7) chgrp 65534 "$F" ;; c4) chown 65534 "$F" ;; esac
 	chmod "$mode" "$F"
-	if [ "$who" = nobody ]; then
+	if [ "$name" = g1 ]; then
+		chown 65534:1299 "$F" && chmod "$mode" "$F"
+		F=$F setpriv --reuid=65534 --regid=65534 \
+			--groups="$(seq -s, 1000 1299)" sh -c "$*"
+	elif [ "$who" = nobody ]; then
 		F=$F "${U[@]}" sh -c "$*"
 	else
 		F=$F sh -c "$*"
@@ -80,6 +84,9 @@ expect_mode "nobody fallocates in a 6777 file" 777 \
 	"$(mode_after f1 6777 nobody 'fallocate -l 100 "$F"')"
 expect_mode "root fallocates in a 6777 file" 6777 \
 	"$(mode_after f2 6777 root 'fallocate -l 100 "$F"')"
+# Its group the last of 300 supplementary ones: still its group.
+expect_mode "nobody writes a 2644 file of its 300th group" 2644 \
+	"$(mode_after g1 2644 nobody "$w")"
 expect_mode "nobody, root in a user namespace of its own, fallocates" 777 \
 	"$(mode_after f3 6777 nobody 'unshare -U -r fallocate -l 100 "$F"')"
 # chown(-1, -1): by a process without CAP_FSETID it drops what a write
@@ -154,7 +161,7 @@ for p, mode in sorted(want.items()):
     t.ok(len(got) == 1 and got[0][1] == mode,
          '%s: one setattr record of nobody with mode %o' % (p, mode),
          'got %r' % got)
-for p in ('p/w5', 'p/w7', 'p/o2', 'p/f2'):
+for p in ('p/w5', 'p/w7', 'p/g1', 'p/o2', 'p/f2'):
     t.ok(p not in drops, '%s: no drop recorded' % p, 'got %r' % drops.get(p))
 # The drop comes right before the act it belongs to.
 for p, act in (('p/w1', 'write'), ('p/w3', 'write'), ('p/o1', 'open'),
